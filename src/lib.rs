@@ -3,3 +3,11 @@
 #![warn(missing_docs)]
 
 // --- modules (each owner adds its own line) ---
+mod chunked;
+pub mod connection;
+mod date;
+pub mod event;
+pub mod testing;
+
+pub use connection::{Closed, Probe, SseConnection, SseResponse};
+pub use event::{DEFAULT_RETRY, Encode, Event, format_event, write_event};

@@ -1,0 +1,658 @@
+//! [`SseConnection`]: one SSE response, written straight into a blocking writer.
+//!
+//! The connection writes the HTTP/1.1 response head itself, then frames every
+//! event as exactly one HTTP chunk. Events are formatted into a buffer that is
+//! reused, and go to the writer in a single `write_all` followed by one
+//! `flush`, so a reader never sees half an event and, once the buffer has
+//! grown to fit, sending allocates nothing.
+//!
+//! # Closed state
+//!
+//! The first failed write or flush (any error from the writer) closes the
+//! connection, and [`check_connection`](SseConnection::check_connection)
+//! closes it when it sees that the peer has hung up. The call that found the
+//! failure returns the writer's own error (for a peer that went away that is
+//! usually [`BrokenPipe`](io::ErrorKind::BrokenPipe) or
+//! [`ConnectionReset`](io::ErrorKind::ConnectionReset)). **Every later call
+//! returns [`io::ErrorKind::NotConnected`] and writes nothing**; its inner
+//! error is a [`Closed`] that says why. So `NotConnected` always means "you
+//! are using a connection that is already closed", and any other kind is the
+//! reason it closed.
+//!
+//! # Dropping
+//!
+//! Dropping a connection that was not [finished](SseConnection::finish)
+//! writes nothing, not even events that were queued but not flushed. The
+//! chunked body is then left without its terminating chunk, so the client can
+//! tell the stream was cut short rather than complete (an `EventSource`
+//! reconnects either way). Close the socket afterwards: the client is still
+//! waiting for the rest of that body, so the connection cannot carry another
+//! request.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::net::TcpStream;
+use std::time::SystemTime;
+
+use crate::chunked;
+use crate::event::{self, Encode};
+
+/// Once this much is queued, [`SseConnection::queue_event`] writes it out.
+const MAX_QUEUED: usize = 64 * 1024;
+
+/// After a flush, a buffer that grew past this (for one very large event) is
+/// given back, so an idle stream does not hold on to it.
+const MAX_RETAINED: usize = 2 * MAX_QUEUED;
+
+/// Writers that can tell, without blocking and without consuming input,
+/// whether the peer has hung up.
+///
+/// A connection started with [`SseConnection::start_socket`] asks this in
+/// [`check_connection`](SseConnection::check_connection), so a client that
+/// closed its end is noticed before anything is written to it. Implemented
+/// for [`TcpStream`] and references and boxes of probe-able writers; for a
+/// transport of your own (TLS over TCP, say), delegate to the socket below it.
+pub trait Probe {
+    /// Returns `Ok(true)` if the peer has closed its end of the connection.
+    fn peer_hung_up(&self) -> io::Result<bool>;
+}
+
+/// Peeks at the socket without blocking: end-of-stream means the peer sent
+/// its FIN; pending bytes (a pipelined request) or nothing to read mean it
+/// is still there.
+///
+/// The socket is switched to non-blocking mode for the peek and back to
+/// blocking mode after it, which is the mode a blocking server uses.
+impl Probe for TcpStream {
+    fn peer_hung_up(&self) -> io::Result<bool> {
+        self.set_nonblocking(true)?;
+        let peeked = self.peek(&mut [0u8; 1]);
+        self.set_nonblocking(false)?;
+        match peeked {
+            Ok(0) => Ok(true),
+            Ok(_) => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
+            Err(e) if is_disconnect(e.kind()) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<T: Probe + ?Sized> Probe for &T {
+    fn peer_hung_up(&self) -> io::Result<bool> {
+        (**self).peer_hung_up()
+    }
+}
+
+impl<T: Probe + ?Sized> Probe for &mut T {
+    fn peer_hung_up(&self) -> io::Result<bool> {
+        (**self).peer_hung_up()
+    }
+}
+
+impl<T: Probe + ?Sized> Probe for Box<T> {
+    fn peer_hung_up(&self) -> io::Result<bool> {
+        (**self).peer_hung_up()
+    }
+}
+
+fn is_disconnect(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+    )
+}
+
+/// Why a connection is closed: the inner error of the
+/// [`NotConnected`](io::ErrorKind::NotConnected) errors a closed connection
+/// returns.
+///
+/// ```
+/// use dstar::{Closed, Event, SseConnection};
+/// use std::io::{self, Write};
+///
+/// struct Gone;
+/// impl Write for Gone {
+///     fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+///         Err(io::ErrorKind::BrokenPipe.into())
+///     }
+///     fn flush(&mut self) -> io::Result<()> { Ok(()) }
+/// }
+///
+/// let mut sse = SseConnection::body_only(Gone);
+/// let first = sse.send_event(Event::message("hi")).unwrap_err();
+/// assert_eq!(first.kind(), io::ErrorKind::BrokenPipe); // why it closed
+///
+/// let later = sse.send_event(Event::message("hi")).unwrap_err();
+/// assert_eq!(later.kind(), io::ErrorKind::NotConnected); // already closed
+/// let reason = later.get_ref().and_then(|e| e.downcast_ref::<Closed>());
+/// assert_eq!(reason, Some(&Closed::WriteFailed(io::ErrorKind::BrokenPipe)));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Closed {
+    /// A write or flush to the writer failed with this kind of error.
+    WriteFailed(io::ErrorKind),
+    /// [`check_connection`](SseConnection::check_connection) saw that the
+    /// peer had hung up.
+    PeerHungUp,
+}
+
+impl fmt::Display for Closed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Closed::WriteFailed(kind) => {
+                write!(f, "SSE connection closed: a write failed ({kind})")
+            }
+            Closed::PeerHungUp => f.write_str("SSE connection closed: the peer hung up"),
+        }
+    }
+}
+
+impl std::error::Error for Closed {}
+
+/// The response head of an SSE stream: status, headers and framing.
+///
+/// [`SseConnection::start`] uses the defaults; build one of these to choose
+/// the status, add headers, or send a close-delimited body.
+///
+/// ```
+/// use dstar::SseResponse;
+///
+/// let sse = SseResponse::new()
+///     .header("X-Accel-Buffering", "no") // tell nginx not to buffer
+///     .header("Set-Cookie", "tab=1; HttpOnly")
+///     .start(Vec::new())
+///     .unwrap();
+/// let head = String::from_utf8(sse.into_inner()).unwrap();
+/// assert!(head.starts_with("HTTP/1.1 200 OK\r\n"));
+/// assert!(head.contains("\r\nX-Accel-Buffering: no\r\n"));
+///
+/// // A header that would break the head is refused, and nothing is written.
+/// let mut out = Vec::new();
+/// let refused = SseResponse::new().header("X-Evil", "a\r\nb: c").start(&mut out);
+/// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+/// assert!(out.is_empty());
+/// ```
+#[derive(Clone, Debug)]
+pub struct SseResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    chunked: bool,
+    date: bool,
+}
+
+impl Default for SseResponse {
+    fn default() -> Self {
+        SseResponse::new()
+    }
+}
+
+impl SseResponse {
+    /// `200 OK`, `Content-Type: text/event-stream`, `Cache-Control: no-cache`,
+    /// chunked.
+    ///
+    /// There is deliberately no `Connection` header: it is forbidden in
+    /// HTTP/2 (RFC 9113 §8.2.2), and a proxy that forwards it breaks browsers.
+    pub fn new() -> Self {
+        SseResponse {
+            status: 200,
+            headers: Vec::new(),
+            chunked: true,
+            date: true,
+        }
+    }
+
+    /// Sets the status code (default 200).
+    ///
+    /// [`start`](SseResponse::start) refuses codes that cannot carry a body:
+    /// 1xx, 204, 205 and 304, and anything outside 100–599.
+    pub fn status(mut self, status: u16) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// Adds a header, after the defaults.
+    ///
+    /// A `Content-Type` or `Cache-Control` replaces the default one. Checked
+    /// when the response starts: a name that is not an HTTP token, a value
+    /// with CR, LF, NUL or another control character, and the headers that
+    /// frame the body (`Content-Length`, `Transfer-Encoding`, `Connection`),
+    /// are refused there with [`io::ErrorKind::InvalidInput`].
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Leaves out the `Date` header, for byte-exact output in tests.
+    pub fn without_date(mut self) -> Self {
+        self.date = false;
+        self
+    }
+
+    /// Sends the body without chunked framing, ended by closing the
+    /// connection, with `Connection: close`. For HTTP/1.0 clients, which do
+    /// not understand chunked coding.
+    pub fn close_delimited(mut self) -> Self {
+        self.chunked = false;
+        self
+    }
+
+    /// Writes the head to `writer`, flushes it, and returns the connection.
+    ///
+    /// On any error (an invalid status or header, a failed write) the
+    /// connection is not returned; for an invalid one nothing was written.
+    pub fn start<W: Write>(self, writer: W) -> io::Result<SseConnection<W>> {
+        self.start_with_probe(writer, None)
+    }
+
+    /// Like [`start`](SseResponse::start), for a socket that can be
+    /// [probed](Probe): [`check_connection`](SseConnection::check_connection)
+    /// then notices a hung-up peer before writing to it.
+    pub fn start_socket<W: Write + Probe>(self, writer: W) -> io::Result<SseConnection<W>> {
+        self.start_with_probe(writer, Some(|w: &W| w.peer_hung_up()))
+    }
+
+    fn start_with_probe<W: Write>(
+        self,
+        writer: W,
+        probe: Option<fn(&W) -> io::Result<bool>>,
+    ) -> io::Result<SseConnection<W>> {
+        let mut conn = SseConnection::new(writer, self.chunked, probe);
+        self.write_head(&mut conn.queue)?;
+        conn.flush()?;
+        Ok(conn)
+    }
+
+    fn write_head(&self, buf: &mut Vec<u8>) -> io::Result<()> {
+        let reason = reason_phrase(self.status)?;
+        for (name, value) in &self.headers {
+            check_header(name, value)?;
+        }
+        let user_sets = |name: &str| {
+            self.headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case(name))
+        };
+        buf.extend_from_slice(b"HTTP/1.1 ");
+        event::push_decimal(buf, u128::from(self.status));
+        buf.push(b' ');
+        buf.extend_from_slice(reason.as_bytes());
+        buf.extend_from_slice(b"\r\n");
+        if !user_sets("content-type") {
+            buf.extend_from_slice(b"Content-Type: text/event-stream\r\n");
+        }
+        if !user_sets("cache-control") {
+            buf.extend_from_slice(b"Cache-Control: no-cache\r\n");
+        }
+        if self.chunked {
+            buf.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
+        } else {
+            buf.extend_from_slice(b"Connection: close\r\n");
+        }
+        if self.date {
+            buf.extend_from_slice(b"Date: ");
+            crate::date::push_http_date(buf, SystemTime::now());
+            buf.extend_from_slice(b"\r\n");
+        }
+        for (name, value) in &self.headers {
+            buf.extend_from_slice(name.as_bytes());
+            buf.extend_from_slice(b": ");
+            buf.extend_from_slice(value.as_bytes());
+            buf.extend_from_slice(b"\r\n");
+        }
+        buf.extend_from_slice(b"\r\n");
+        Ok(())
+    }
+}
+
+fn reason_phrase(status: u16) -> io::Result<&'static str> {
+    let reason = match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        206 => "Partial Content",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        410 => "Gone",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        204 | 205 | 304 | 100..=199 | 0..=99 | 600.. => {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("status {status} cannot start an SSE response: it has no body"),
+            ));
+        }
+        // The reason phrase is optional (RFC 9112 §4); clients ignore it.
+        _ => "",
+    };
+    Ok(reason)
+}
+
+fn check_header(name: &str, value: &str) -> io::Result<()> {
+    let invalid = |problem: &str| event::invalid_input("header", name, problem);
+    if name.is_empty() || !name.bytes().all(is_tchar) {
+        return Err(invalid("has a name that is not an HTTP token"));
+    }
+    for framing in ["content-length", "transfer-encoding", "connection"] {
+        if name.eq_ignore_ascii_case(framing) {
+            return Err(invalid(
+                "frames the body, which the SSE connection does itself",
+            ));
+        }
+    }
+    // field-value = *( field-vchar / SP / HTAB ), obs-text allowed (RFC 9110 §5.5).
+    if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(invalid(
+            "has a value with CR, LF, NUL or another control character",
+        ));
+    }
+    Ok(())
+}
+
+/// `tchar` of RFC 9110 §5.6.2.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// One SSE response, written into a blocking writer: a `TcpStream`, a
+/// `&mut TcpStream`, or a `Vec<u8>` in a test.
+///
+/// ```
+/// use dstar::{Event, SseConnection, SseResponse};
+///
+/// let mut sse = SseResponse::new().without_date().start(Vec::new())?;
+/// sse.send_event(Event::new("greeting").data("hello"))?
+///     .send_event(Event::new("greeting").data("two\nlines").id("2"))?;
+/// let bytes = sse.finish()?;
+///
+/// assert_eq!(
+///     String::from_utf8(bytes).unwrap(),
+///     "HTTP/1.1 200 OK\r\n\
+///      Content-Type: text/event-stream\r\n\
+///      Cache-Control: no-cache\r\n\
+///      Transfer-Encoding: chunked\r\n\
+///      \r\n\
+///      1d\r\nevent: greeting\ndata: hello\n\n\r\n\
+///      2d\r\nevent: greeting\nid: 2\ndata: two\ndata: lines\n\n\r\n\
+///      0\r\n\r\n"
+/// );
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// Chaining with `?`, as above, is the counterpart of Elixir's `send_event!`:
+/// the first error ends the chain.
+pub struct SseConnection<W: Write> {
+    writer: W,
+    /// Whole, framed events (and the head, at first) not yet written.
+    queue: Vec<u8>,
+    chunked: bool,
+    closed: Option<Closed>,
+    probe: Option<fn(&W) -> io::Result<bool>>,
+    /// Width of the last chunk's size: the guess for the next one.
+    chunk_width: usize,
+}
+
+/// Shows the state, and the writer's type rather than its value, so that any
+/// writer will do (`unwrap_err` on a `send_event` result needs `Debug`).
+impl<W: Write> fmt::Debug for SseConnection<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SseConnection")
+            .field("writer", &std::any::type_name::<W>())
+            .field("chunked", &self.chunked)
+            .field("queued", &self.queue.len())
+            .field("closed", &self.closed)
+            .field("probed", &self.probe.is_some())
+            .finish()
+    }
+}
+
+impl<W: Write> SseConnection<W> {
+    fn new(writer: W, chunked: bool, probe: Option<fn(&W) -> io::Result<bool>>) -> Self {
+        SseConnection {
+            writer,
+            queue: Vec::new(),
+            chunked,
+            closed: None,
+            probe,
+            chunk_width: 2,
+        }
+    }
+
+    /// Starts an SSE response with the default head (see [`SseResponse::new`])
+    /// and flushes it, so the client sees the response before the first event.
+    ///
+    /// For a `TcpStream`, prefer [`start_socket`](SseConnection::start_socket).
+    pub fn start(writer: W) -> io::Result<Self> {
+        SseResponse::new().start(writer)
+    }
+
+    /// Starts an SSE response with the default head on a socket that can be
+    /// [probed](Probe), so that [`check_connection`](SseConnection::check_connection)
+    /// notices a client that has closed its end before writing to it.
+    pub fn start_socket(writer: W) -> io::Result<Self>
+    where
+        W: Probe,
+    {
+        SseResponse::new().start_socket(writer)
+    }
+
+    /// A connection that writes only the event stream itself: no response
+    /// head and no chunked framing, for a host that writes the head and
+    /// frames the body itself. Nothing is written until the first event.
+    pub fn body_only(writer: W) -> Self {
+        SseConnection::new(writer, false, None)
+    }
+
+    /// Sends one event: formats it as one chunk, writes it with a single
+    /// `write_all` (together with anything [queued](SseConnection::queue_event)
+    /// before it) and flushes.
+    ///
+    /// An event type with CR or LF, or an id with CR, LF or NUL, is refused
+    /// with [`io::ErrorKind::InvalidInput`]: nothing is written and the
+    /// connection stays open. Any write error closes the connection (see the
+    /// [module docs](crate::connection#closed-state)).
+    pub fn send_event(&mut self, event: impl Encode) -> io::Result<&mut Self> {
+        self.queue_event(event)?;
+        self.flush()?;
+        Ok(self)
+    }
+
+    /// Sends several events in one write: all of them or, if one is refused,
+    /// none of them.
+    ///
+    /// ```
+    /// # use dstar::{Event, SseConnection};
+    /// let mut sse = SseConnection::body_only(Vec::new());
+    /// let ticks = ["1", "2", "3"].map(|n| Event::new("tick").data(n));
+    /// sse.send_all(&ticks)?;
+    /// assert_eq!(sse.get_ref().len(), 3 * "event: tick\ndata: 1\n\n".len());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_all<E: Encode>(
+        &mut self,
+        events: impl IntoIterator<Item = E>,
+    ) -> io::Result<&mut Self> {
+        self.check_open()?;
+        let mark = self.queue.len();
+        for event in events {
+            if let Err(err) = self.frame(|buf| event::write_event(buf, &event)) {
+                self.queue.truncate(mark);
+                return Err(err);
+            }
+        }
+        self.flush()?;
+        Ok(self)
+    }
+
+    /// Queues one event without flushing it, so that several events can go
+    /// out in one write: call [`flush`](SseConnection::flush) when the burst
+    /// is complete.
+    ///
+    /// Validation is as in [`send_event`](SseConnection::send_event). Once
+    /// 64 KiB are queued they are written out (whole events only, not
+    /// flushed), so a long burst does not hold unbounded memory.
+    pub fn queue_event(&mut self, event: impl Encode) -> io::Result<&mut Self> {
+        self.check_open()?;
+        self.frame(|buf| event::write_event(buf, &event))?;
+        if self.queue.len() >= MAX_QUEUED {
+            self.write_queue()?;
+        }
+        Ok(self)
+    }
+
+    /// Sends an SSE comment (one `:` line per line of `text`) as its own
+    /// chunk. Browsers ignore comments.
+    pub fn send_comment(&mut self, text: &str) -> io::Result<&mut Self> {
+        self.check_open()?;
+        self.frame(|buf| {
+            event::write_comment(buf, text);
+            Ok(())
+        })?;
+        self.flush()?;
+        Ok(self)
+    }
+
+    /// Writes out everything queued in one `write_all`, then flushes the
+    /// writer.
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.check_open()?;
+        self.write_queue()?;
+        loop {
+            match self.writer.flush() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(self.close(e)),
+            }
+        }
+    }
+
+    /// Checks that the client is still there.
+    ///
+    /// On a connection started with [`start_socket`](SseConnection::start_socket)
+    /// the socket is first asked, without blocking, whether the peer has hung
+    /// up. Then an empty SSE comment is sent as its own chunk and flushed;
+    /// writing to a socket whose peer has gone fails at the latest on the
+    /// next call. Returns `Err` once the connection is closed.
+    ///
+    /// Call it every 15–30 seconds on an idle stream: it keeps proxies from
+    /// timing the stream out, and it is how a vanished client is noticed.
+    pub fn check_connection(&mut self) -> io::Result<()> {
+        self.check_open()?;
+        if let Some(probe) = self.probe {
+            match probe(&self.writer) {
+                Ok(false) => {}
+                Ok(true) => {
+                    let err = io::Error::new(io::ErrorKind::BrokenPipe, Closed::PeerHungUp);
+                    self.closed = Some(Closed::PeerHungUp);
+                    self.queue = Vec::new();
+                    return Err(err);
+                }
+                Err(e) => return Err(self.close(e)),
+            }
+        }
+        self.send_comment("").map(drop)
+    }
+
+    /// Ends the response: writes anything queued and the terminating chunk
+    /// (`0\r\n\r\n`) in one write, flushes, and hands the writer back, so a
+    /// keep-alive connection can serve its next request.
+    ///
+    /// For a close-delimited or body-only connection nothing is added: close
+    /// the writer to end the body.
+    pub fn finish(mut self) -> io::Result<W> {
+        self.check_open()?;
+        if self.chunked {
+            self.queue.extend_from_slice(chunked::LAST_CHUNK);
+        }
+        self.flush()?;
+        Ok(self.writer)
+    }
+
+    /// Whether the connection is closed; see [`closed`](SseConnection::closed).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// Why the connection is closed, or `None` while it is open.
+    pub fn closed(&self) -> Option<Closed> {
+        self.closed
+    }
+
+    /// The number of bytes queued and not yet written.
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The writer.
+    pub fn get_ref(&self) -> &W {
+        &self.writer
+    }
+
+    /// The writer. Writing to it directly corrupts the stream unless you
+    /// know what you are doing.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.writer
+    }
+
+    /// Gives the writer back without writing anything; queued events are
+    /// dropped. See [`finish`](SseConnection::finish) to end the response.
+    pub fn into_inner(self) -> W {
+        self.writer
+    }
+
+    /// Appends what `write` produces as one chunk (or as it is, without
+    /// chunked framing). On error the queue is left as it was.
+    fn frame(&mut self, write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<()> {
+        if !self.chunked {
+            return write(&mut self.queue);
+        }
+        let mark = self.queue.len();
+        let chunk = chunked::begin(&mut self.queue, self.chunk_width);
+        if let Err(err) = write(&mut self.queue) {
+            self.queue.truncate(mark);
+            return Err(err);
+        }
+        self.chunk_width = chunked::end(&mut self.queue, chunk);
+        Ok(())
+    }
+
+    fn write_queue(&mut self) -> io::Result<()> {
+        if self.queue.is_empty() {
+            return Ok(());
+        }
+        // `write_all` retries short writes and `Interrupted` itself.
+        if let Err(e) = self.writer.write_all(&self.queue) {
+            return Err(self.close(e));
+        }
+        self.queue.clear();
+        if self.queue.capacity() > MAX_RETAINED {
+            self.queue = Vec::new();
+        }
+        Ok(())
+    }
+
+    /// Marks the connection closed by a writer error, and returns the error.
+    fn close(&mut self, err: io::Error) -> io::Error {
+        self.closed = Some(Closed::WriteFailed(err.kind()));
+        self.queue = Vec::new();
+        err
+    }
+
+    fn check_open(&self) -> io::Result<()> {
+        match self.closed {
+            None => Ok(()),
+            Some(reason) => Err(io::Error::new(io::ErrorKind::NotConnected, reason)),
+        }
+    }
+}
