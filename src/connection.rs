@@ -35,7 +35,7 @@ use std::net::TcpStream;
 use std::time::SystemTime;
 
 use crate::chunked;
-use crate::event::{self, Encode};
+use crate::event::{self, Encode, FormattedEvent};
 
 /// Once this much is queued, [`SseConnection::queue_event`] writes it out.
 const MAX_QUEUED: usize = 64 * 1024;
@@ -503,19 +503,30 @@ impl<W: Write> SseConnection<W> {
     /// 64 KiB are queued they are written out (whole events only, not
     /// flushed), so a long burst does not hold unbounded memory.
     pub fn queue_event(&mut self, event: impl Encode) -> io::Result<&mut Self> {
-        self.check_open()?;
-        self.frame(|buf| event::write_event(buf, &event))?;
-        if self.queue.len() >= MAX_QUEUED {
-            self.write_queue()?;
-        }
+        self.enqueue(|buf| event::write_event(buf, &event))
+    }
+
+    /// Sends an event that was [formatted once](FormattedEvent) for many
+    /// connections; like [`send_event`](SseConnection::send_event) otherwise.
+    pub fn send_formatted(&mut self, event: &FormattedEvent) -> io::Result<&mut Self> {
+        self.queue_formatted(event)?;
+        self.flush()?;
         Ok(self)
+    }
+
+    /// Queues an event that was [formatted once](FormattedEvent) for many
+    /// connections; like [`queue_event`](SseConnection::queue_event) otherwise.
+    pub fn queue_formatted(&mut self, event: &FormattedEvent) -> io::Result<&mut Self> {
+        self.enqueue(|buf| {
+            buf.extend_from_slice(event.as_str().as_bytes());
+            Ok(())
+        })
     }
 
     /// Sends an SSE comment (one `:` line per line of `text`) as its own
     /// chunk. Browsers ignore comments.
     pub fn send_comment(&mut self, text: &str) -> io::Result<&mut Self> {
-        self.check_open()?;
-        self.frame(|buf| {
+        self.enqueue(|buf| {
             event::write_comment(buf, text);
             Ok(())
         })?;
@@ -609,6 +620,19 @@ impl<W: Write> SseConnection<W> {
     /// dropped. See [`finish`](SseConnection::finish) to end the response.
     pub fn into_inner(self) -> W {
         self.writer
+    }
+
+    /// Queues one framed event, and writes the queue out once it is large.
+    fn enqueue(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
+    ) -> io::Result<&mut Self> {
+        self.check_open()?;
+        self.frame(write)?;
+        if self.queue.len() >= MAX_QUEUED {
+            self.write_queue()?;
+        }
+        Ok(self)
     }
 
     /// Appends what `write` produces as one chunk (or as it is, without

@@ -463,6 +463,52 @@ pub fn format_event(event: &(impl Encode + ?Sized)) -> io::Result<String> {
     String::from_utf8(buf).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
+/// An event formatted once, to be sent on many connections.
+///
+/// Fan-out formats an event once and hands the same text to every
+/// subscriber; [`SseConnection::send_formatted`](crate::SseConnection::send_formatted)
+/// frames it for each connection. It can only be made by formatting an
+/// [`Encode`], so its text is always exactly one well-formed event.
+///
+/// ```
+/// use dstar::{Event, FormattedEvent, SseConnection};
+///
+/// let event = FormattedEvent::new(&Event::new("tick").data("1").id("41"))?;
+/// assert_eq!(event.as_str(), "event: tick\nid: 41\ndata: 1\n\n");
+/// assert_eq!(event.id(), Some("41"));
+///
+/// let mut a = SseConnection::body_only(Vec::new());
+/// let mut b = SseConnection::body_only(Vec::new());
+/// a.send_formatted(&event)?;
+/// b.send_formatted(&event)?;
+/// assert_eq!(a.get_ref(), b.get_ref());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct FormattedEvent {
+    text: String,
+    id: Option<String>,
+}
+
+impl FormattedEvent {
+    /// Formats `event`, with the same validation as [`write_event`].
+    pub fn new(event: &(impl Encode + ?Sized)) -> io::Result<Self> {
+        let text = format_event(event)?;
+        let id = event.meta().id.map(str::to_string);
+        Ok(FormattedEvent { text, id })
+    }
+
+    /// The event's text, ending with its blank line.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// The event's id, if it has one.
+    pub fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+}
+
 /// Appends an SSE comment: one `:` line per line of `text`.
 ///
 /// Browsers ignore comments; they keep idle connections and proxies awake and

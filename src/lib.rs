@@ -10,4 +10,4 @@ pub mod event;
 pub mod testing;
 
 pub use connection::{Closed, Probe, SseConnection, SseResponse};
-pub use event::{DEFAULT_RETRY, Encode, Event, format_event, write_event};
+pub use event::{DEFAULT_RETRY, Encode, Event, FormattedEvent, format_event, write_event};
