@@ -1,0 +1,159 @@
+//! Writers that fail, stall or write in pieces: the connection must close on
+//! the first failure, write nothing after it, and otherwise produce exactly
+//! the bytes a perfect writer would get.
+
+mod common;
+
+use common::{Choppy, FailAfter};
+use dstar::{Closed, Event, SseConnection, SseResponse};
+use std::io::{self, Write};
+use std::time::Duration;
+
+/// One of everything a session can do.
+fn session<W: Write>(writer: W) -> (Vec<io::Result<()>>, Option<W>) {
+    let mut results = Vec::new();
+    let mut sse = match SseResponse::new().without_date().start(writer) {
+        Ok(sse) => sse,
+        Err(e) => return (vec![Err(e)], None),
+    };
+    let big = "z".repeat(300);
+    results.push(sse.send_event(Event::new("a").data("one")).map(drop));
+    results.push(
+        sse.send_event(
+            Event::new("b")
+                .data("two\r\nlines")
+                .id("2")
+                .retry(Duration::from_secs(3)),
+        )
+        .map(drop),
+    );
+    results.push(sse.send_comment("note").map(drop));
+    results.push(sse.queue_event(Event::message(big.as_str())).map(drop));
+    results.push(sse.queue_event(Event::message("")).map(drop));
+    results.push(sse.flush());
+    results.push(sse.check_connection());
+    results.push(
+        sse.send_all([Event::message("x"), Event::message("y")])
+            .map(drop),
+    );
+    match sse.finish() {
+        Ok(writer) => {
+            results.push(Ok(()));
+            (results, Some(writer))
+        }
+        Err(e) => {
+            results.push(Err(e));
+            (results, None)
+        }
+    }
+}
+
+fn full_output() -> Vec<u8> {
+    let (results, writer) = session(Vec::new());
+    assert!(results.iter().all(Result::is_ok));
+    writer.unwrap()
+}
+
+#[test]
+fn a_failure_at_any_byte_closes_the_connection_and_nothing_follows() {
+    let full = full_output();
+    for budget in 0..=full.len() {
+        let mut writer = FailAfter::new(budget);
+        let (results, finished) = session(&mut writer);
+        let finished = finished.is_some();
+        let written = &writer.written;
+        assert_eq!(
+            written[..],
+            full[..budget],
+            "budget {budget}: a prefix of the good output"
+        );
+        assert_eq!(
+            writer.calls_after_failure, 0,
+            "budget {budget}: the writer was called again after it failed"
+        );
+        if budget == full.len() {
+            assert!(results.iter().all(Result::is_ok));
+            assert!(finished);
+            continue;
+        }
+        let first_err = results.iter().position(Result::is_err).unwrap();
+        assert_eq!(
+            results[first_err].as_ref().unwrap_err().kind(),
+            io::ErrorKind::BrokenPipe,
+            "budget {budget}: the first error is the writer's"
+        );
+        for later in &results[first_err + 1..] {
+            let err = later.as_ref().unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::NotConnected, "budget {budget}");
+            let reason = err.get_ref().and_then(|e| e.downcast_ref::<Closed>());
+            assert_eq!(
+                reason,
+                Some(&Closed::WriteFailed(io::ErrorKind::BrokenPipe))
+            );
+        }
+    }
+}
+
+#[test]
+fn short_writes_and_interrupts_still_produce_the_exact_stream() {
+    let mut choppy = Choppy::default();
+    let (results, _) = session(&mut choppy);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    assert_eq!(choppy.written, full_output());
+}
+
+/// A writer whose every write times out, as a socket with a write timeout
+/// does when the peer stops reading.
+struct Stalled;
+
+impl Write for Stalled {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::WouldBlock.into())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_stalled_writer_closes_the_connection_with_the_timeout_as_reason() {
+    let mut sse = SseConnection::body_only(Stalled);
+    let err = sse.send_event(Event::message("x")).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::WouldBlock);
+    assert_eq!(
+        sse.closed(),
+        Some(Closed::WriteFailed(io::ErrorKind::WouldBlock))
+    );
+    assert_eq!(sse.queued_len(), 0, "queued bytes are dropped once closed");
+    let err = sse.check_connection().unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+    assert!(err.to_string().contains("write failed"), "{err}");
+}
+
+/// Fails only its flush.
+struct FlushFails(Vec<u8>);
+
+impl Write for FlushFails {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Err(io::ErrorKind::ConnectionReset.into())
+    }
+}
+
+#[test]
+fn a_failed_flush_closes_too() {
+    let err = SseConnection::start(FlushFails(Vec::new())).unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::ConnectionReset);
+
+    let mut sse = SseConnection::body_only(FlushFails(Vec::new()));
+    assert!(sse.send_event(Event::message("x")).is_err());
+    assert!(sse.is_closed());
+    let before = sse.get_ref().0.len();
+    assert!(sse.send_event(Event::message("y")).is_err());
+    assert_eq!(sse.get_ref().0.len(), before);
+    let finished = sse.finish().err().map(|e| e.kind());
+    assert_eq!(finished, Some(io::ErrorKind::NotConnected));
+}

@@ -1,0 +1,126 @@
+//! Whatever text goes in, a browser either gets exactly the event that was
+//! sent or the call is refused: never an extra field, never an extra event.
+
+use dstar::{Event, SseResponse, testing};
+use proptest::prelude::*;
+use std::io;
+use std::time::Duration;
+
+/// Text rich in what breaks event streams: every line ending, NUL, colons
+/// and spaces at line starts, a BOM, non-ASCII, and anything else.
+fn nasty_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        4 => prop::sample::select(vec![
+            "\r", "\n", "\r\n", "\n\r", "\0", ":", " ", "data: x", "event: y", "id: z",
+            "retry: 1", "\u{feff}", "é", "😀", "\u{2028}",
+        ])
+        .prop_map(str::to_string),
+        2 => "[a-z]{1,4}",
+        1 => any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..8).prop_map(|pieces| pieces.concat())
+}
+
+#[derive(Clone, Debug)]
+struct Sent {
+    event_type: String,
+    id: Option<String>,
+    retry_ms: Option<u64>,
+    data: Vec<String>,
+}
+
+fn sent_event() -> impl Strategy<Value = Sent> {
+    (
+        prop_oneof![1 => Just(String::new()), 3 => nasty_text()],
+        prop::option::of(nasty_text()),
+        prop::option::of(prop_oneof![Just(1000u64), 0..5000u64]),
+        prop::collection::vec(nasty_text(), 0..4),
+    )
+        .prop_map(|(event_type, id, retry_ms, data)| Sent {
+            event_type,
+            id,
+            retry_ms,
+            data,
+        })
+}
+
+fn normalise(text: &str) -> String {
+    text.replace("\r\n", "\n").replace('\r', "\n")
+}
+
+fn refused(sent: &Sent) -> bool {
+    let breaks = |s: &str| s.contains(['\r', '\n']);
+    breaks(&sent.event_type)
+        || sent
+            .id
+            .as_deref()
+            .is_some_and(|id| breaks(id) || id.contains('\0'))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn decoding_gives_back_exactly_what_was_sent(events in prop::collection::vec(sent_event(), 1..5)) {
+        let mut sse = SseResponse::new().start(Vec::new()).unwrap();
+        let mut expected = Vec::new();
+        let mut last_event_id = String::new();
+        let mut last_retry = None;
+        for sent in &events {
+            let mut event = Event::new(&sent.event_type).data(&sent.data);
+            if let Some(id) = &sent.id {
+                event = event.id(id);
+            }
+            if let Some(ms) = sent.retry_ms {
+                event = event.retry(Duration::from_millis(ms));
+            }
+            match sse.send_event(event) {
+                Err(err) => {
+                    prop_assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+                    prop_assert!(refused(sent), "refused a valid event: {:?}", sent);
+                    prop_assert!(!sse.is_closed());
+                    continue;
+                }
+                Ok(_) => prop_assert!(!refused(sent), "sent an invalid event: {:?}", sent),
+            }
+            if let Some(id) = &sent.id {
+                last_event_id.clone_from(id);
+            }
+            let retry = sent.retry_ms.filter(|&ms| ms != 1000);
+            if retry.is_some() {
+                last_retry = retry;
+            }
+            if sent.data.is_empty() {
+                continue; // no data: the browser dispatches nothing
+            }
+            let data: Vec<String> = sent.data.iter().map(|d| normalise(d)).collect();
+            expected.push(testing::MessageEvent {
+                event_type: if sent.event_type.is_empty() { "message".into() } else { sent.event_type.clone() },
+                data: data.join("\n"),
+                last_event_id: last_event_id.clone(),
+                id: sent.id.clone(),
+                retry,
+            });
+        }
+        let bytes = sse.finish().unwrap();
+        let response = testing::decode_response(&bytes).unwrap();
+        prop_assert!(response.finished);
+        prop_assert!(response.rest.is_empty());
+        prop_assert!(!response.stream.pending);
+        prop_assert!(response.stream.comments.is_empty());
+        prop_assert_eq!(&response.stream.events, &expected);
+        prop_assert_eq!(&response.stream.last_event_id, &last_event_id);
+        prop_assert_eq!(response.stream.retry, last_retry);
+    }
+
+    #[test]
+    fn comments_never_become_events(text in nasty_text()) {
+        let mut sse = SseResponse::new().start(Vec::new()).unwrap();
+        sse.send_comment(&text).unwrap();
+        let response = testing::decode_response(&sse.finish().unwrap()).unwrap();
+        prop_assert!(response.events().is_empty());
+        prop_assert!(!response.stream.pending);
+        let lines: Vec<String> = normalise(&text).split('\n').map(str::to_string).collect();
+        prop_assert_eq!(&response.stream.comments, &lines);
+    }
+}
