@@ -3,6 +3,10 @@
 #![warn(missing_docs)]
 
 // --- modules (each owner adds its own line) ---
+mod json;
+mod percent;
+pub mod request;
+pub mod response;
 mod chunked;
 pub mod connection;
 mod date;
@@ -11,3 +15,4 @@ pub mod testing;
 
 pub use connection::{Closed, Probe, SseConnection, SseResponse};
 pub use event::{DEFAULT_RETRY, Encode, Event, FormattedEvent, format_event, write_event};
+pub use request::{Limits, Request, RequestError, RequestReader};
