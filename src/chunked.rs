@@ -18,10 +18,13 @@ pub(crate) struct Chunk {
 }
 
 /// Starts a chunk at the end of `buf`, leaving `width` hex digits for its size.
+#[inline]
 pub(crate) fn begin(buf: &mut Vec<u8>, width: usize) -> Chunk {
     let width = width.clamp(1, MAX_WIDTH);
     let start = buf.len();
-    buf.extend_from_slice(&b"0000000000000000\r\n"[MAX_WIDTH - width..]);
+    // A fixed-size copy compiles to two stores; `end` overwrites the bytes.
+    buf.extend_from_slice(&[0; MAX_WIDTH + 2]);
+    buf.truncate(start + width + 2);
     Chunk { start, width }
 }
 
@@ -30,6 +33,7 @@ pub(crate) fn begin(buf: &mut Vec<u8>, width: usize) -> Chunk {
 /// Returns the width of the size, to use as the next guess. An empty payload
 /// is removed along with its size line, because an empty chunk would end the
 /// whole body.
+#[inline]
 pub(crate) fn end(buf: &mut Vec<u8>, chunk: Chunk) -> usize {
     let payload_start = chunk.start + chunk.width + 2;
     let len = buf.len() - payload_start;

@@ -1,0 +1,197 @@
+//! Formatting and framing cost per event, against two baselines measured in
+//! the same run: hand-written `extend_from_slice` of the same bytes (the
+//! floor: no validation, no line scanning) and the official `datastar` 0.4
+//! crate (formatting only; it leaves chunked framing to the HTTP server).
+//!
+//! `cargo bench --bench format` (add `-- --events N` to change the count).
+//! Only the ratios mean anything: this machine is noisy.
+
+use datastar::prelude::{
+    DatastarEvent, PatchElements as PeerPatchElements, PatchSignals as PeerPatchSignals,
+};
+use dstar::SseResponse;
+use dstar::event::{DataWriter, Encode, EventMeta};
+use std::hint::black_box;
+use std::io::{self, Write};
+use std::time::Instant;
+
+/// Runs `f` `events` times, three rounds; returns the median nanoseconds per
+/// event and the bytes one event produced.
+fn measure(events: usize, mut f: impl FnMut(&mut Vec<u8>)) -> (f64, usize) {
+    let mut buf = Vec::with_capacity(1 << 17);
+    f(&mut buf);
+    let per_event = buf.len();
+    let mut rounds: Vec<f64> = (0..3)
+        .map(|_| {
+            buf.clear();
+            let start = Instant::now();
+            for _ in 0..events {
+                f(&mut buf);
+                // A connection writes its queue out at 64 KiB; so does this.
+                if buf.len() >= 1 << 16 {
+                    buf.clear();
+                }
+            }
+            black_box(&buf);
+            start.elapsed().as_secs_f64() * 1e9 / events as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    (rounds[1], per_event)
+}
+
+/// The shapes of the issue: a ~200-byte one-line element, a small signals
+/// patch, a five-line element.
+struct Shape {
+    name: &'static str,
+    event_type: &'static str,
+    prefix: &'static str,
+    text: String,
+}
+
+fn shapes() -> Vec<Shape> {
+    let one_line = format!(
+        "<div id=\"feed-item-42\" class=\"item unread\">{}</div>",
+        "Hello from a blocking Rust server! ".repeat(4)
+    );
+    let five_lines = [
+        "<ul id=\"list\">",
+        "  <li class=\"a\">first item of the list</li>",
+        "  <li class=\"b\">second item of the list</li>",
+        "  <li class=\"c\">third item of the list</li>",
+        "</ul>",
+    ]
+    .join("\n");
+    vec![
+        Shape {
+            name: "one-line element (~200 B)",
+            event_type: "datastar-patch-elements",
+            prefix: "elements ",
+            text: one_line,
+        },
+        Shape {
+            name: "small signals",
+            event_type: "datastar-patch-signals",
+            prefix: "signals ",
+            text: r#"{"count":42,"user":{"name":"ann"}}"#.to_string(),
+        },
+        Shape {
+            name: "five-line element",
+            event_type: "datastar-patch-elements",
+            prefix: "elements ",
+            text: five_lines,
+        },
+    ]
+}
+
+/// What a Datastar event is to the core: a type and prefixed data lines.
+struct Patch<'a>(&'a Shape);
+
+impl Encode for Patch<'_> {
+    fn meta(&self) -> EventMeta<'_> {
+        EventMeta::new(self.0.event_type)
+    }
+    fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
+        data.prefixed(self.0.prefix, &self.0.text)
+    }
+}
+
+/// Takes the connection's write-outs and drops them, as the baselines clear
+/// their buffer.
+struct Discard;
+
+impl Write for Discard {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        black_box(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let mut events = 1_000_000;
+    // `--only dstar` runs one contender, for a profiler.
+    let mut only = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--events" => events = args.next().and_then(|n| n.parse().ok()).unwrap_or(events),
+            "--only" => only = args.next(),
+            _ => {}
+        }
+    }
+    let runs = |name: &str| only.as_deref().is_none_or(|o| o == name);
+    println!("{events} events per round, median of 3 rounds\n");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10} {:>9} {:>13} {:>12}",
+        "shape", "by hand", "dstar", "datastar", "MB/s", "dstar/hand", "datastar/dstar"
+    );
+    for shape in shapes() {
+        // By hand: the same framed bytes, knowing the lines in advance (no
+        // scanning, no validation); only the size line is made per event.
+        let lines: Vec<&str> = shape.text.lines().collect();
+        let event_line = format!("event: {}\n", shape.event_type);
+        let data_prefix = format!("data: {}", shape.prefix);
+        let payload: usize = event_line.len()
+            + lines
+                .iter()
+                .map(|l| data_prefix.len() + l.len() + 1)
+                .sum::<usize>()
+            + 1;
+        let (hand, bytes) = measure(if runs("hand") { events } else { 1 }, |buf| {
+            // The size line, as a hand-written framer makes it per event.
+            let size = black_box(payload);
+            let mut hex = [0u8; 18];
+            let mut at = 16;
+            let mut n = size;
+            loop {
+                at -= 1;
+                hex[at] = b"0123456789abcdef"[n & 0xf];
+                n >>= 4;
+                if n == 0 {
+                    break;
+                }
+            }
+            hex[16..].copy_from_slice(b"\r\n");
+            buf.extend_from_slice(&hex[at..]);
+            buf.extend_from_slice(event_line.as_bytes());
+            for line in &lines {
+                buf.extend_from_slice(data_prefix.as_bytes());
+                buf.extend_from_slice(line.as_bytes());
+                buf.push(b'\n');
+            }
+            buf.extend_from_slice(b"\n\r\n");
+        });
+
+        // dstar: validated, split and framed into the connection's own
+        // buffer, which it writes out (here: drops) at 64 KiB.
+        let patch = Patch(&shape);
+        let mut sse = SseResponse::new().start(Discard).unwrap();
+        let (ours, _) = measure(if runs("dstar") { events } else { 1 }, |_| {
+            sse.queue_event(&patch).unwrap();
+        });
+
+        // datastar 0.4: owned strings in, Display out.
+        let (peer, _) = measure(if runs("datastar") { events } else { 1 }, |buf| {
+            let event: DatastarEvent = if shape.event_type == "datastar-patch-signals" {
+                PeerPatchSignals::new(shape.text.as_str()).into_datastar_event()
+            } else {
+                PeerPatchElements::new(shape.text.as_str()).into_datastar_event()
+            };
+            let _ = write!(buf, "{event}");
+        });
+
+        println!(
+            "{:<28} {:>8.1}ns {:>8.1}ns {:>8.1}ns {:>9.0} {:>12.2}x {:>13.2}x",
+            shape.name,
+            hand,
+            ours,
+            peer,
+            bytes as f64 / ours * 1e3,
+            ours / hand,
+            peer / ours,
+        );
+    }
+}
