@@ -3,6 +3,7 @@
 #![warn(missing_docs)]
 
 // --- modules (each owner adds its own line) ---
+pub mod datastar;
 mod json;
 mod percent;
 pub mod request;

@@ -1,0 +1,343 @@
+//! `datastar-patch-signals`: a JSON merge patch for the page's signals.
+
+use std::io;
+use std::time::Duration;
+
+use super::PATCH_SIGNALS;
+use super::escape::push_js_string;
+use crate::event::{DataWriter, Encode, EventMeta, Lines, invalid_input};
+use crate::json;
+
+/// A `datastar-patch-signals` event: JSON merged into the page's signals
+/// ([RFC 7386](https://datatracker.ietf.org/doc/html/rfc7386) merge patch: `null` removes a
+/// signal, objects merge recursively).
+///
+/// The text must be one well-formed JSON object (RFC 8259, at most 128 levels deep);
+/// anything else is refused with [`io::ErrorKind::InvalidInput`] when the event is written, since
+/// the browser could do nothing with it. It is sent as it is, one `signals` line per line, so
+/// pretty-printed JSON is fine.
+///
+/// ```
+/// use dstar::datastar::PatchSignals;
+/// use dstar::format_event;
+///
+/// let event = PatchSignals::new("{\"count\": 1,\n \"open\": true}").only_if_missing(true);
+/// assert_eq!(
+///     format_event(&event)?,
+///     "event: datastar-patch-signals\n\
+///      data: onlyIfMissing true\n\
+///      data: signals {\"count\": 1,\n\
+///      data: signals  \"open\": true}\n\
+///      \n"
+/// );
+///
+/// let refused = format_event(&PatchSignals::new("{\"count\": }"));
+/// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatchSignals<'a> {
+    meta: EventMeta<'a>,
+    signals: &'a str,
+    only_if_missing: bool,
+}
+
+impl<'a> PatchSignals<'a> {
+    /// Patches the signals with this JSON object text.
+    pub const fn new(signals: &'a str) -> Self {
+        PatchSignals {
+            meta: EventMeta::new(PATCH_SIGNALS),
+            signals,
+            only_if_missing: false,
+        }
+    }
+
+    /// Sets only the signals the page does not have yet (default `false`).
+    pub const fn only_if_missing(mut self, only_if_missing: bool) -> Self {
+        self.only_if_missing = only_if_missing;
+        self
+    }
+
+    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
+    pub const fn id(mut self, id: &'a str) -> Self {
+        self.meta.id = Some(id);
+        self
+    }
+
+    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
+    pub const fn retry(mut self, retry: Duration) -> Self {
+        self.meta.retry = Some(retry);
+        self
+    }
+}
+
+impl Encode for PatchSignals<'_> {
+    fn meta(&self) -> EventMeta<'_> {
+        self.meta
+    }
+
+    fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
+        check_json_object(self.signals)?;
+        if self.only_if_missing {
+            data.line("onlyIfMissing ", "true")?;
+        }
+        data.prefixed("signals ", self.signals)
+    }
+}
+
+fn check_json_object(signals: &str) -> io::Result<()> {
+    if let Err(err) = json::validate(signals) {
+        return Err(invalid_input(
+            "signals",
+            signals,
+            &format!("are not valid JSON: {err}"),
+        ));
+    }
+    // Well-formed, so the first non-blank byte starts the value.
+    let first = signals
+        .bytes()
+        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    if first != Some(b'{') {
+        return Err(invalid_input("signals", signals, "are not a JSON object"));
+    }
+    Ok(())
+}
+
+/// A `datastar-patch-signals` event that removes signals, given by their dot paths.
+///
+/// `user.name` and `user.email` become `{"user":{"name":null,"email":null}}`: paths that share
+/// a prefix share its object, and a path that removes a whole object (`user`) takes the place
+/// of the paths inside it. Keys keep the order in which they first appear.
+///
+/// A path is one or more segments joined by `.`. Every segment must be non-empty and free of
+/// control characters (which includes CR and LF); a segment may hold any other character,
+/// including `"` and `\`, which are JSON-escaped. Paths may be at most 128 segments deep, the
+/// nesting the crate's JSON reader accepts. Anything else is refused with
+/// [`io::ErrorKind::InvalidInput`] when the event is written. An empty list of paths removes
+/// nothing (`{}`).
+///
+/// Each path is compared with the ones before it, so the work grows with the square of their
+/// number; that is meant for the handful of paths a handler removes at once.
+///
+/// ```
+/// use dstar::datastar::RemoveSignals;
+/// use dstar::format_event;
+///
+/// let event = RemoveSignals::new(&["user.name", "draft", "user.email"]);
+/// assert_eq!(
+///     format_event(&event)?,
+///     "event: datastar-patch-signals\n\
+///      data: signals {\"user\":{\"name\":null,\"email\":null},\"draft\":null}\n\
+///      \n"
+/// );
+///
+/// let refused = format_event(&RemoveSignals::new(&["user..name"]));
+/// assert_eq!(refused.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RemoveSignals<'a> {
+    meta: EventMeta<'a>,
+    paths: &'a [&'a str],
+}
+
+/// The deepest path [`RemoveSignals`] writes: as deep as the JSON reader reads.
+const MAX_SEGMENTS: usize = json::MAX_DEPTH;
+
+impl<'a> RemoveSignals<'a> {
+    /// Removes the signals at these dot paths.
+    pub const fn new(paths: &'a [&'a str]) -> Self {
+        RemoveSignals {
+            meta: EventMeta::new(PATCH_SIGNALS),
+            paths,
+        }
+    }
+
+    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
+    pub const fn id(mut self, id: &'a str) -> Self {
+        self.meta.id = Some(id);
+        self
+    }
+
+    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
+    pub const fn retry(mut self, retry: Duration) -> Self {
+        self.meta.retry = Some(retry);
+        self
+    }
+}
+
+impl Encode for RemoveSignals<'_> {
+    fn meta(&self) -> EventMeta<'_> {
+        self.meta
+    }
+
+    fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
+        for path in self.paths {
+            check_path(path)?;
+        }
+        write_object(&mut data.lines("signals ")?, self.paths, "");
+        Ok(())
+    }
+}
+
+fn check_path(path: &str) -> io::Result<()> {
+    let mut segments = 0;
+    for segment in path.split('.') {
+        if segment.is_empty() {
+            return Err(invalid_input("signal path", path, "has an empty segment"));
+        }
+        if segment.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err(invalid_input(
+                "signal path",
+                path,
+                "contains a control character",
+            ));
+        }
+        segments += 1;
+    }
+    if segments > MAX_SEGMENTS {
+        return Err(invalid_input(
+            "signal path",
+            path,
+            "is deeper than 128 segments",
+        ));
+    }
+    Ok(())
+}
+
+/// Writes the object of removals for the paths under `prefix` (`""`, or some segments
+/// followed by a `.`).
+///
+/// Recursion is bounded by [`MAX_SEGMENTS`], which the paths were checked against.
+fn write_object(out: &mut Lines<'_, '_>, paths: &[&str], prefix: &str) {
+    out.push("{");
+    let mut first = true;
+    for (at, path) in paths.iter().enumerate() {
+        let Some(segment) = segment_after(path, prefix) else {
+            continue;
+        };
+        let seen = paths[..at]
+            .iter()
+            .any(|earlier| segment_after(earlier, prefix) == Some(segment));
+        if seen {
+            continue;
+        }
+        if !first {
+            out.push(",");
+        }
+        first = false;
+        push_js_string(out, segment);
+        out.push(":");
+        let key = &path[..prefix.len() + segment.len()];
+        if paths.contains(&key) {
+            // Removing the whole object makes removals inside it moot.
+            out.push("null");
+        } else {
+            // `key` is a proper prefix of `path`, so a `.` follows it.
+            write_object(out, paths, &path[..key.len() + 1]);
+        }
+    }
+    out.push("}");
+}
+
+/// The segment of `path` right after `prefix`, if `path` lies under it.
+fn segment_after<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    let rest = path.strip_prefix(prefix)?;
+    rest.split('.').next().filter(|segment| !segment.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format_event;
+
+    fn signals_line(paths: &[&str]) -> String {
+        let text = format_event(&RemoveSignals::new(paths)).unwrap();
+        let line = text
+            .strip_prefix("event: datastar-patch-signals\ndata: signals ")
+            .and_then(|rest| rest.strip_suffix("\n\n"))
+            .unwrap();
+        assert!(!line.contains('\n'));
+        line.to_string()
+    }
+
+    #[test]
+    fn patch_signals_writes_options_and_splits_lines() {
+        let event = PatchSignals::new("{\r\n\"a\": 1\r}")
+            .only_if_missing(true)
+            .id("s1")
+            .retry(Duration::from_millis(1500));
+        assert_eq!(
+            format_event(&event).unwrap(),
+            "event: datastar-patch-signals\nid: s1\nretry: 1500\n\
+             data: onlyIfMissing true\ndata: signals {\ndata: signals \"a\": 1\ndata: signals }\n\n"
+        );
+        let defaults = PatchSignals::new("{}").only_if_missing(false);
+        assert_eq!(
+            format_event(&defaults).unwrap(),
+            "event: datastar-patch-signals\ndata: signals {}\n\n"
+        );
+    }
+
+    #[test]
+    fn patch_signals_refuses_what_is_not_a_json_object() {
+        for bad in [
+            "", " ", "{", "{\"a\":}", "[1]", "1", "\"{}\"", "null", "{} {}", "{'a':1}",
+        ] {
+            let err = format_event(&PatchSignals::new(bad)).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+            assert!(err.to_string().starts_with("signals "), "{err}");
+        }
+        format_event(&PatchSignals::new("\n {\"a\":[1,{\"b\":null}]} \n")).unwrap();
+    }
+
+    #[test]
+    fn remove_signals_groups_paths_into_objects() {
+        assert_eq!(
+            signals_line(&["user.name", "user.email"]),
+            r#"{"user":{"name":null,"email":null}}"#
+        );
+        assert_eq!(signals_line(&["a"]), r#"{"a":null}"#);
+        assert_eq!(signals_line(&[]), "{}");
+        assert_eq!(
+            signals_line(&["a.b.c", "x", "a.b.d", "a.e", "x"]),
+            r#"{"a":{"b":{"c":null,"d":null},"e":null},"x":null}"#
+        );
+        // Removing `user` takes in everything under it, in either order.
+        assert_eq!(signals_line(&["user.name", "user"]), r#"{"user":null}"#);
+        assert_eq!(signals_line(&["user", "user.name"]), r#"{"user":null}"#);
+        // A segment that merely starts like another is a different key.
+        assert_eq!(
+            signals_line(&["ab.c", "a.c"]),
+            r#"{"ab":{"c":null},"a":{"c":null}}"#
+        );
+    }
+
+    #[test]
+    fn remove_signals_escapes_keys() {
+        let line = signals_line(&["we\"ird.back\\slash", "<tag>.é"]);
+        assert_eq!(
+            line,
+            r#"{"we\"ird":{"back\\slash":null},"\u003Ctag\u003E":{"é":null}}"#
+        );
+        let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(value["we\"ird"]["back\\slash"], serde_json::Value::Null);
+        assert!(value["<tag>"].is_object());
+    }
+
+    #[test]
+    fn remove_signals_refuses_bad_paths() {
+        let deep = vec!["a"; MAX_SEGMENTS + 1].join(".");
+        for bad in [
+            "", ".", "a.", ".a", "a..b", "a\nb", "a\rb", "a.b\u{0}", "\u{7f}", &deep,
+        ] {
+            let err = format_event(&RemoveSignals::new(&["ok", bad])).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+            assert!(err.to_string().starts_with("signal path "), "{err}");
+        }
+        let deepest = vec!["a"; MAX_SEGMENTS].join(".");
+        let line = signals_line(&[&deepest]);
+        assert_eq!(line.matches('{').count(), MAX_SEGMENTS);
+        json::validate(&line).unwrap();
+    }
+}
