@@ -198,7 +198,9 @@ pub struct PatchElements<'a> {
 impl<'a> PatchElements<'a> {
     /// Patches these elements, by default morphing each into the element with the same id.
     ///
-    /// An empty text writes no `elements` line at all.
+    /// An empty text writes no `elements` line at all. An event left without any data line
+    /// (empty text, no other option) is not dispatched by the browser; only its id and retry
+    /// take effect.
     pub const fn new(elements: &'a str) -> Self {
         PatchElements {
             meta: EventMeta::new(PATCH_ELEMENTS),
