@@ -3,17 +3,23 @@
 #![warn(missing_docs)]
 
 // --- modules (each owner adds its own line) ---
+pub mod broadcast;
+mod chunked;
+pub mod connection;
 pub mod datastar;
+mod date;
+pub mod event;
 mod json;
 mod percent;
 pub mod request;
 pub mod response;
-mod chunked;
-pub mod connection;
-mod date;
-pub mod event;
 pub mod testing;
 
 pub use connection::{Closed, Probe, SseConnection, SseResponse};
 pub use event::{DEFAULT_RETRY, Encode, Event, FormattedEvent, format_event, write_event};
 pub use request::{Limits, Request, RequestError, RequestReader};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
