@@ -36,6 +36,7 @@ use std::time::SystemTime;
 
 use crate::chunked;
 use crate::event::{self, Encode, FormattedEvent};
+use crate::request::{Request, Version};
 
 /// Once this much is queued, [`SseConnection::queue_event`] writes it out.
 const MAX_QUEUED: usize = 64 * 1024;
@@ -207,6 +208,28 @@ impl SseResponse {
         }
     }
 
+    /// The default head, framed for the client that sent `request`: chunked
+    /// for HTTP/1.1, [close-delimited](SseResponse::close_delimited) for
+    /// HTTP/1.0, which has no chunked coding.
+    ///
+    /// ```
+    /// use dstar::{Request, SseResponse};
+    ///
+    /// let old = Request::parse(b"GET /events HTTP/1.0\r\n\r\n")?;
+    /// let sse = SseResponse::for_request(&old).start(Vec::new())?;
+    /// let head = String::from_utf8(sse.into_inner()).unwrap();
+    /// assert!(head.contains("Connection: close\r\n"));
+    /// assert!(!head.contains("Transfer-Encoding"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_request(request: &Request) -> Self {
+        let response = SseResponse::new();
+        match request.version() {
+            Version::Http10 => response.close_delimited(),
+            Version::Http11 => response,
+        }
+    }
+
     /// Sets the status code (default 200).
     ///
     /// [`start`](SseResponse::start) refuses codes that cannot carry a body:
@@ -310,33 +333,17 @@ impl SseResponse {
     }
 }
 
+/// The reason phrase of a status that can start an event stream.
 fn reason_phrase(status: u16) -> io::Result<&'static str> {
-    let reason = match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        203 => "Non-Authoritative Information",
-        206 => "Partial Content",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        410 => "Gone",
-        422 => "Unprocessable Content",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        503 => "Service Unavailable",
-        204 | 205 | 304 | 100..=199 | 0..=99 | 600.. => {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("status {status} cannot start an SSE response: it has no body"),
-            ));
-        }
-        // The reason phrase is optional (RFC 9112 §4); clients ignore it.
-        _ => "",
-    };
-    Ok(reason)
+    // 1xx, 204, 205 and 304 responses have no body (RFC 9110 §6.4.1).
+    if !(200..=599).contains(&status) || matches!(status, 204 | 205 | 304) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("status {status} cannot start an SSE response: it has no body"),
+        ));
+    }
+    // The reason phrase is optional (RFC 9112 §4); clients ignore it.
+    Ok(crate::response::reason_phrase(status))
 }
 
 fn check_header(name: &str, value: &str) -> io::Result<()> {
