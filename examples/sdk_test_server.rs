@@ -22,7 +22,7 @@ use std::thread;
 use std::time::Duration;
 
 use dstar::datastar::{ExecuteScript, PatchElements, PatchSignals, RemoveSignals};
-use dstar::request::{Request, RequestReader};
+use dstar::request::{Request, RequestReader, Version};
 use dstar::{FormattedEvent, SseResponse, response};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
@@ -75,7 +75,7 @@ pub fn handle(stream: TcpStream) -> io::Result<()> {
                 return response::write_error(connection.get_mut(), &err);
             }
         };
-        let keep_alive = request.keep_alive();
+        let mut keep_alive = request.keep_alive();
         let stream = connection.get_mut();
         if request.path() != "/test" {
             response::write_not_found(stream, keep_alive)?;
@@ -84,11 +84,13 @@ pub fn handle(stream: TcpStream) -> io::Result<()> {
         } else {
             match events(&request) {
                 Ok(events) => {
-                    let mut sse = SseResponse::new().start(&mut *stream)?;
+                    let mut sse = SseResponse::for_request(&request).start(&mut *stream)?;
                     for event in &events {
                         sse.send_formatted(event)?;
                     }
                     sse.finish()?;
+                    // An HTTP/1.0 client gets a body that ends when the connection does.
+                    keep_alive &= request.version() == Version::Http11;
                 }
                 Err(refused) => {
                     response::write_text(stream, 400, &format!("{refused}\n"), keep_alive)?;

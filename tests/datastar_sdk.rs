@@ -493,6 +493,25 @@ fn connection_close_is_honoured() {
     assert!(rest.is_empty());
 }
 
+#[test]
+fn http_1_0_gets_a_close_delimited_stream() {
+    let mut client = Client::connect();
+    let request = format!(
+        "GET /test?datastar={} HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+        percent_encode(r#"{"events":[{"type":"patchSignals","signals":{"a":1}}]}"#)
+    );
+    client.stream.write_all(request.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    client.stream.read_to_end(&mut bytes).unwrap();
+    let response = testing::decode_response(&bytes).unwrap();
+    assert!(!response.chunked);
+    assert_eq!(response.header("connection"), Some("close"));
+    assert_eq!(
+        body(&response),
+        "event: datastar-patch-signals\ndata: signals {\"a\":1}\n\n"
+    );
+}
+
 /// The redirect policy, case by case: what is allowed by default, with the opt-in, and never.
 #[test]
 fn redirect_policy() {
