@@ -33,7 +33,9 @@ const PAGE: &str = r#"<!doctype html>
 "#;
 
 fn main() -> io::Result<()> {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
     let listener = TcpListener::bind(&addr)?;
     println!("clock: serving on http://{}/", listener.local_addr()?);
     for stream in listener.incoming() {
