@@ -122,6 +122,10 @@ use std::time::{Duration, Instant};
 use crate::connection::SseConnection;
 use crate::event::{Encode, FormattedEvent};
 
+/// A writer keeps at most this much room for waiting events once it is
+/// idle again.
+const SHRINK_ABOVE: usize = 32;
+
 /// The name of every writer thread a hub starts.
 pub const THREAD_NAME: &str = "dstar-hub";
 
@@ -156,11 +160,11 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The defaults: a queue of 256 events, a heartbeat after 15 s without a
+    /// The defaults: a queue of 1024 events, a heartbeat after 15 s without a
     /// write, a 10 s write timeout, no replay, 64 KiB stacks.
     pub fn new() -> Self {
         Config {
-            queue_capacity: 256,
+            queue_capacity: 1024,
             heartbeat: Duration::from_secs(15),
             write_timeout: Duration::from_secs(10),
             replay: 0,
@@ -868,10 +872,11 @@ fn serve<W: Write>(
     shared: &Shared,
     slot: &Slot,
     conn: &mut SseConnection<W>,
-    mut batch: Vec<Arc<Message>>,
+    initial: Vec<Arc<Message>>,
     pending: &mut usize,
 ) -> io::Result<End> {
     let heartbeat = shared.config.heartbeat;
+    let mut batch = VecDeque::from(initial);
     let mut last_write = Instant::now();
     loop {
         if !batch.is_empty() {
@@ -882,6 +887,10 @@ fn serve<W: Write>(
             conn.flush()?;
             shared.count_delivered(n);
             last_write = Instant::now();
+            // After a burst, give the room back: idle streams are the many.
+            if batch.capacity() > SHRINK_ABOVE {
+                batch = VecDeque::new();
+            }
         }
         let mut queue = slot.lock();
         loop {
@@ -895,7 +904,9 @@ fn serve<W: Write>(
                 return Ok(end);
             }
             if !queue.events.is_empty() {
-                batch.extend(queue.events.drain(..));
+                // Take the whole queue and leave the empty batch in its
+                // place: constant time under the lock, however much waited.
+                std::mem::swap(&mut batch, &mut queue.events);
                 break;
             }
             let idle = last_write.elapsed();
@@ -1101,10 +1112,11 @@ mod tests {
         hub.subscribe(body_only(&fast), Subscription::new())
             .unwrap();
 
+        // The fast one's queue is only 2 events long too: keep it drained.
         publish_ticks(&hub, 1..=1);
         slow.wait("the first write", |log| log.blocked == 1);
+        fast.wait("1 event", |log| log.flushes == 1);
         publish_ticks(&hub, 2..=3); // fills the slow queue
-        // Let the fast one drain its queue: it is only 2 events long too.
         fast.wait("3 events", |log| log.writes.concat().len() >= 3 * 16);
         assert_eq!(hub.stats().evicted, 0);
         assert_eq!(hub.publish(Event::new("tick").data("4")).unwrap(), 1);

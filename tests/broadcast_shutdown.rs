@@ -1,0 +1,86 @@
+//! Stopping (or dropping) a hub leaves no thread running.
+//!
+//! Threads are counted in /proc/self/task, so this binary holds one test
+//! only: nothing else may start or end threads while it counts.
+
+mod broadcast_support;
+
+use broadcast_support::{Server, wait_until};
+use dstar::Event;
+use dstar::broadcast::{Config, Hub, Subscription, THREAD_NAME};
+use std::fs;
+use std::time::Duration;
+
+/// The names of this process's threads.
+fn thread_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for task in fs::read_dir("/proc/self/task").expect("list /proc/self/task") {
+        let comm = task.unwrap().path().join("comm");
+        // A thread that ended between listing and reading has no comm.
+        if let Ok(name) = fs::read_to_string(comm) {
+            names.push(name.trim_end().to_string());
+        }
+    }
+    names
+}
+
+fn hub_threads() -> usize {
+    thread_names().iter().filter(|n| *n == THREAD_NAME).count()
+}
+
+/// Checks that only the threads there were `before` are left. Every writer
+/// has been joined, so none runs; a joined thread can still be listed for
+/// a moment while the kernel tears it down, hence the (bounded) wait.
+fn all_gone(before: usize) {
+    wait_until("the joined threads to leave /proc", || {
+        hub_threads() == 0 && thread_names().len() == before
+    });
+}
+
+#[test]
+fn stopping_or_dropping_the_hub_finishes_every_stream_and_joins_every_thread() {
+    let before = thread_names().len();
+    let server = Server::new();
+
+    // Stop: every stream finished, every thread joined.
+    let hub = Hub::new(Config::new().heartbeat(Duration::from_millis(50)));
+    let mut clients: Vec<_> = (0..20)
+        .map(|n| server.subscribe(&hub, Subscription::new().key(format!("tab-{}", n % 15))))
+        .collect();
+    // Some threads leave by themselves (taken over, hung up) before the stop.
+    drop(clients.pop());
+    hub.publish(Event::new("tick").data("1")).unwrap();
+    // 20 streams, 5 taken over, 1 hung up.
+    wait_until("the takeovers and the hang-up", || {
+        let stats = hub.stats();
+        stats.subscribers == 14 && stats.threads == 14 && hub_threads() == 14
+    });
+
+    hub.stop();
+    assert_eq!(hub.stats().threads, 0);
+    all_gone(before);
+    let mut finished = 0;
+    for client in &mut clients {
+        client.read_to_end();
+        finished += usize::from(client.finished);
+    }
+    // 15 keys: the 4 streams taken over were finished too, by the takeover.
+    assert_eq!(finished, 19);
+    assert_eq!(hub.stats().taken_over, 5);
+
+    // Drop: the same, without calling stop.
+    let hub = Hub::new(Config::new());
+    let mut clients: Vec<_> = (0..5)
+        .map(|_| server.subscribe(&hub, Subscription::new()))
+        .collect();
+    hub.publish(Event::new("tick").data("2")).unwrap();
+    // A new thread names itself once it runs.
+    wait_until("5 named writer threads", || hub_threads() == 5);
+    drop(hub);
+    all_gone(before);
+    for client in &mut clients {
+        client.read_to_end();
+        assert!(client.finished);
+        assert_eq!(client.data(), ["2"]);
+    }
+}
