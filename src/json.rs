@@ -3,16 +3,18 @@
 //!
 //! It answers one question — "is this text one JSON value?" — and builds nothing. Nesting is
 //! tracked in a 128-bit mask instead of recursion or a heap stack, so hostile input can neither
-//! blow the call stack nor make it allocate; the depth cap matches serde_json's default recursion
-//! limit, so text accepted here is never refused by the `serde` feature for being too deep.
+//! blow the call stack nor make it allocate. The depth cap is the deepest nesting serde_json's
+//! default recursion limit lets through, so text accepted here is never refused by the `serde`
+//! feature for being too deep.
 //!
 //! Lone UTF-16 surrogates in `\u` escapes are accepted: RFC 8259's grammar allows them, and
-//! `JSON.stringify` emits them for strings that contain one.
+//! `JSON.stringify` emits them for strings that contain one. (serde_json refuses them when it
+//! decodes such a string into a Rust `String`.)
 
 use std::fmt;
 
 /// The deepest nesting of arrays and objects [`validate`] accepts.
-pub(crate) const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 127;
 
 /// Why [`validate`] refused a text, and the byte offset where it noticed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +46,8 @@ pub(crate) fn validate(text: &str) -> Result<(), JsonError> {
         bytes: text.as_bytes(),
         pos: 0,
         depth: 0,
-        // Bit `d` is set when the container at depth `d + 1` is an object.
+        // Bit `d` is set when the container at depth `d + 1` is an object; 128 bits cover
+        // `MAX_DEPTH`.
         objects: 0,
     }
     .run()
@@ -151,7 +154,7 @@ impl Validator<'_> {
 
     fn open(&mut self, object: bool) -> Result<(), JsonError> {
         if self.depth == MAX_DEPTH {
-            return Err(self.error("nesting deeper than 128 levels"));
+            return Err(self.error("nesting deeper than 127 levels"));
         }
         let bit = 1u128 << self.depth;
         if object {
@@ -378,6 +381,16 @@ mod tests {
             err.to_string(),
             "invalid JSON at byte 5: expected ':' after the object member name"
         );
+    }
+
+    #[test]
+    fn depth_limit_is_serde_jsons() {
+        for depth in [MAX_DEPTH, MAX_DEPTH + 1] {
+            let text = "[".repeat(depth) + &"]".repeat(depth);
+            let ours = validate(&text).is_ok();
+            let theirs = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            assert_eq!(ours, theirs, "depth {depth}");
+        }
     }
 
     #[test]

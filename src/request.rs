@@ -648,7 +648,7 @@ impl Request {
     /// Datastar sends them, for `GET` and `DELETE`, URL-encoded in the `datastar` query
     /// parameter, and for every other method as the body. A missing parameter or an empty body
     /// means the request has no signals: `Ok(None)`. Text that is not well-formed JSON
-    /// (RFC 8259, at most 128 levels deep), not UTF-8 or not validly percent-encoded is an
+    /// (RFC 8259, at most 127 levels deep), not UTF-8 or not validly percent-encoded is an
     /// [`ErrorKind::BadSignals`] error, answered with 400.
     ///
     /// ```
