@@ -958,8 +958,9 @@ impl<S: Read + Write> RequestReader<S> {
     ///
     /// The stream must be writable as well as readable: when a request says
     /// `Expect: 100-continue` the reader writes the `100 Continue` interim response before it
-    /// waits for the body, as the client is waiting for it. `TcpStream`, `&TcpStream` and
-    /// `Cursor<Vec<u8>>` all qualify.
+    /// waits for the body, as the client is waiting for it. `TcpStream` and `&TcpStream`
+    /// qualify. An in-memory `Cursor<Vec<u8>>` does too, for requests without `Expect`: a
+    /// cursor writes where it reads, so the interim response would land on its own input.
     pub fn next_request(&mut self) -> Result<Option<Request>, RequestError> {
         match self
             .state
@@ -2190,6 +2191,15 @@ mod tests {
         assert_eq!(strip_scheme_and_authority("/x://y"), "/x://y");
         assert_eq!(strip_scheme_and_authority("*"), "*");
         assert_eq!(strip_scheme_and_authority("1http://a/b"), "1http://a/b");
+    }
+
+    #[test]
+    fn public_types_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Request>();
+        send_sync::<RequestError>();
+        send_sync::<Limits>();
+        send_sync::<RequestReader<std::net::TcpStream>>();
     }
 
     #[test]
