@@ -12,10 +12,10 @@ use crate::json;
 /// ([RFC 7386](https://datatracker.ietf.org/doc/html/rfc7386) merge patch: `null` removes a
 /// signal, objects merge recursively).
 ///
-/// The text must be one well-formed JSON object (RFC 8259, at most 128 levels deep);
-/// anything else is refused with [`io::ErrorKind::InvalidInput`] when the event is written, since
-/// the browser could do nothing with it. It is sent as it is, one `signals` line per line, so
-/// pretty-printed JSON is fine.
+/// The text must be one well-formed JSON object (RFC 8259), nested no deeper than serde_json
+/// reads by default; anything else is refused with [`io::ErrorKind::InvalidInput`] when the
+/// event is written, since the browser could do nothing with it. It is sent as it is, one
+/// `signals` line per line, so pretty-printed JSON is fine.
 ///
 /// ```
 /// use dstar::datastar::PatchSignals;
@@ -111,8 +111,8 @@ fn check_json_object(signals: &str) -> io::Result<()> {
 ///
 /// A path is one or more segments joined by `.`. Every segment must be non-empty and free of
 /// control characters (which includes CR and LF); a segment may hold any other character,
-/// including `"` and `\`, which are JSON-escaped. Paths may be at most 128 segments deep, the
-/// nesting the crate's JSON reader accepts. Anything else is refused with
+/// including `"` and `\`, which are JSON-escaped. A path may have as many segments as the
+/// crate's JSON check allows levels of nesting. Anything else is refused with
 /// [`io::ErrorKind::InvalidInput`] when the event is written. An empty list of paths removes
 /// nothing (`{}`).
 ///
@@ -196,11 +196,8 @@ fn check_path(path: &str) -> io::Result<()> {
         segments += 1;
     }
     if segments > MAX_SEGMENTS {
-        return Err(invalid_input(
-            "signal path",
-            path,
-            "is deeper than 128 segments",
-        ));
+        let problem = format!("is deeper than {MAX_SEGMENTS} segments");
+        return Err(invalid_input("signal path", path, &problem));
     }
     Ok(())
 }
