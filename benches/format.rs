@@ -112,13 +112,15 @@ impl Write for Discard {
 
 fn main() {
     let mut events = 1_000_000;
-    // `--only dstar` runs one contender, for a profiler.
+    // `--only dstar` runs one contender and `--shape 2` one shape, for a profiler.
     let mut only = None;
+    let mut only_shape = None;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--events" => events = args.next().and_then(|n| n.parse().ok()).unwrap_or(events),
             "--only" => only = args.next(),
+            "--shape" => only_shape = args.next().and_then(|n| n.parse::<usize>().ok()),
             _ => {}
         }
     }
@@ -128,7 +130,10 @@ fn main() {
         "{:<28} {:>10} {:>10} {:>10} {:>9} {:>13} {:>12}",
         "shape", "by hand", "dstar", "datastar", "MB/s", "dstar/hand", "datastar/dstar"
     );
-    for shape in shapes() {
+    for (index, shape) in shapes().into_iter().enumerate() {
+        if only_shape.is_some_and(|only| only != index) {
+            continue;
+        }
         // By hand: the same framed bytes, knowing the lines in advance (no
         // scanning, no validation); only the size line is made per event.
         let lines: Vec<&str> = shape.text.lines().collect();

@@ -143,9 +143,9 @@ fn main() {
     let mut rates = vec![Vec::new(); contenders.len()];
     let mut ratios = vec![Vec::new(); 2];
     for _ in 0..RUNS {
-        for pair in 0..2 {
+        for (pair, pair_ratios) in ratios.iter_mut().enumerate() {
             let mut pair_rates = [0.0; 2];
-            for side in 0..2 {
+            for (side, rate) in pair_rates.iter_mut().enumerate() {
                 let index = pair * 2 + side;
                 let (name, server) = &contenders[index];
                 let (elapsed, bytes) = run(server(events, burst));
@@ -153,10 +153,10 @@ fn main() {
                     bytes >= events * one.len(),
                     "{name}: the client got {bytes} bytes"
                 );
-                pair_rates[side] = events as f64 / elapsed.as_secs_f64();
-                rates[index].push(pair_rates[side]);
+                *rate = events as f64 / elapsed.as_secs_f64();
+                rates[index].push(*rate);
             }
-            ratios[pair].push(pair_rates[1] / pair_rates[0]);
+            pair_ratios.push(pair_rates[1] / pair_rates[0]);
         }
     }
     for ((name, _), rates) in contenders.iter().zip(&rates) {

@@ -34,10 +34,10 @@ fn read_until(
 ) -> testing::Response {
     let deadline = Instant::now() + TIMEOUT;
     loop {
-        if let Ok(response) = testing::decode_response(seen) {
-            if done(&response) {
-                return response;
-            }
+        if let Ok(response) = testing::decode_response(seen)
+            && done(&response)
+        {
+            return response;
         }
         assert!(
             Instant::now() < deadline,

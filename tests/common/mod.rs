@@ -85,7 +85,7 @@ pub struct Choppy {
 impl Write for Choppy {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.calls += 1;
-        if self.calls % 3 == 0 {
+        if self.calls.is_multiple_of(3) {
             return Err(io::ErrorKind::Interrupted.into());
         }
         let n = buf.len().min(1 + self.calls % 7);
@@ -94,7 +94,7 @@ impl Write for Choppy {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.calls += 1;
-        if self.calls % 3 == 0 {
+        if self.calls.is_multiple_of(3) {
             return Err(io::ErrorKind::Interrupted.into());
         }
         Ok(())
