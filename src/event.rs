@@ -499,6 +499,79 @@ impl FormattedEvent {
         Ok(FormattedEvent { text, id })
     }
 
+    /// Checks that `text` is exactly one event in the form this crate writes,
+    /// and takes it as formatted: for events that come back from elsewhere,
+    /// such as a pub/sub channel shared by several servers.
+    ///
+    /// The form is strict: `event: `, `id: ` and `retry: ` lines, each at
+    /// most once and in that order, then `data: ` lines, then one blank
+    /// line; every line ends with LF and no CR appears anywhere; the id has no
+    /// NUL and the retry is decimal digits. Anything else is refused with
+    /// [`io::ErrorKind::InvalidData`], so text that could inject a field or an
+    /// event never reaches a connection.
+    ///
+    /// ```
+    /// use dstar::{Event, FormattedEvent};
+    ///
+    /// let sent = FormattedEvent::new(&Event::new("tick").data("1\n2").id("7"))?;
+    /// let received = FormattedEvent::parse(sent.as_str().to_string())?;
+    /// assert_eq!(received, sent);
+    ///
+    /// for bad in ["data: a\n\ndata: b\n\n", "data: a\r\n\n", "data: a\n", "evil\n\n"] {
+    ///     assert!(FormattedEvent::parse(bad.to_string()).is_err(), "{bad:?}");
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn parse(text: String) -> io::Result<Self> {
+        let invalid = |problem: &str| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("not one well-formed event: {problem}"),
+            )
+        };
+        if text.contains('\r') {
+            return Err(invalid("it contains CR"));
+        }
+        // The blank line that ends the event, after the LF of its last field
+        // (an event with no fields at all is the blank line alone).
+        let fields = match text.strip_suffix('\n') {
+            Some("") => return Ok(FormattedEvent { text, id: None }),
+            Some(rest) => match rest.strip_suffix('\n') {
+                Some("") | None => return Err(invalid("it does not end with a blank line")),
+                Some(fields) => fields,
+            },
+            None => return Err(invalid("it does not end with a blank line")),
+        };
+        let mut id = None;
+        // Fields must come in the order the encoder writes them.
+        let mut stage = 0;
+        for line in fields.split('\n') {
+            let (rank, field) = if let Some(value) = line.strip_prefix("event: ") {
+                (1, value.is_empty().then_some("an empty event type"))
+            } else if let Some(value) = line.strip_prefix("id: ") {
+                id = Some(value.to_string());
+                (2, value.contains('\0').then_some("an id with NUL"))
+            } else if let Some(value) = line.strip_prefix("retry: ") {
+                let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+                (3, (!digits).then_some("a retry that is not a number"))
+            } else if line.starts_with("data: ") {
+                (4, None)
+            } else if line.is_empty() {
+                return Err(invalid("it holds more than one event"));
+            } else {
+                return Err(invalid("a line is not an event, id, retry or data field"));
+            };
+            if let Some(problem) = field {
+                return Err(invalid(problem));
+            }
+            if rank < stage || (rank == stage && rank != 4) {
+                return Err(invalid("fields are repeated or out of order"));
+            }
+            stage = rank;
+        }
+        Ok(FormattedEvent { text, id })
+    }
+
     /// The event's text, ending with its blank line.
     pub fn as_str(&self) -> &str {
         &self.text
@@ -870,6 +943,46 @@ mod tests {
         let mut buf = Vec::new();
         write_comment(&mut buf, "a\r\nb\rc");
         assert_eq!(buf, b": a\n: b\n: c\n");
+    }
+
+    #[test]
+    fn formatted_events_parse_back_and_malformed_text_is_refused() {
+        let events = [
+            Event::new("t")
+                .data("a\r\nb")
+                .id("1")
+                .retry(Duration::from_secs(3)),
+            Event::message(""),
+            Event::new("only-type"),
+            Event::new("t").id(""),
+            Event::message(&["x", "", "y"]),
+        ];
+        for event in events {
+            let formatted = FormattedEvent::new(&event).unwrap();
+            let parsed = FormattedEvent::parse(formatted.as_str().to_string()).unwrap();
+            assert_eq!(parsed, formatted);
+        }
+        assert_eq!(FormattedEvent::parse("\n".into()).unwrap().as_str(), "\n");
+        for bad in [
+            "",
+            "\n\n",
+            "data: a\n",
+            "data: a\n\n\n",
+            "data: a\n\ndata: b\n\n",
+            "data: a\rdata: b\n\n",
+            "data:a\n\n",
+            ": comment\n\n",
+            "event: \ndata: a\n\n",
+            "id: 1\0\n\n",
+            "retry: 1s\n\n",
+            "retry: \n\n",
+            "data: a\nevent: t\n\n",
+            "id: 1\nid: 2\n\n",
+            "event: a\nevent: b\n\n",
+        ] {
+            let err = FormattedEvent::parse(bad.to_string()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{bad:?}");
+        }
     }
 
     #[test]

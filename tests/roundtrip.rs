@@ -1,7 +1,7 @@
 //! Whatever text goes in, a browser either gets exactly the event that was
 //! sent or the call is refused: never an extra field, never an extra event.
 
-use dstar::{Event, SseResponse, testing};
+use dstar::{Event, FormattedEvent, SseResponse, testing};
 use proptest::prelude::*;
 use std::io;
 use std::time::Duration;
@@ -122,5 +122,31 @@ proptest! {
         prop_assert!(!response.stream.pending);
         let lines: Vec<String> = normalise(&text).split('\n').map(str::to_string).collect();
         prop_assert_eq!(&response.stream.comments, &lines);
+    }
+
+    #[test]
+    fn formatted_events_parse_back_exactly(sent in sent_event()) {
+        let mut event = Event::new(&sent.event_type).data(&sent.data);
+        if let Some(id) = &sent.id {
+            event = event.id(id);
+        }
+        if let Some(ms) = sent.retry_ms {
+            event = event.retry(Duration::from_millis(ms));
+        }
+        if let Ok(formatted) = FormattedEvent::new(&event) {
+            let parsed = FormattedEvent::parse(formatted.as_str().to_string()).unwrap();
+            prop_assert_eq!(parsed, formatted);
+        }
+    }
+
+    #[test]
+    fn parsed_text_is_never_more_than_one_event(text in nasty_text()) {
+        // Whatever `parse` accepts, a browser reads as at most one event.
+        if let Ok(event) = FormattedEvent::parse(text) {
+            let stream = testing::parse_event_stream(event.as_str().as_bytes());
+            prop_assert!(stream.events.len() <= 1);
+            prop_assert!(!stream.pending);
+            prop_assert!(stream.comments.is_empty());
+        }
     }
 }
