@@ -158,18 +158,29 @@ impl<'a> Event<'a> {
         self
     }
 
-    /// Sets the event id.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    id_and_retry_setters!();
 }
+
+/// The `id` and `retry` builder methods of an event type with a
+/// `meta: EventMeta<'a>` field: every event in this crate has them, alike.
+macro_rules! id_and_retry_setters {
+    () => {
+        /// Sets the event id, which the browser sends back as `Last-Event-ID`
+        /// when it reconnects.
+        pub const fn id(mut self, id: &'a str) -> Self {
+            self.meta.id = Some(id);
+            self
+        }
+
+        /// Sets the reconnection delay; 1000 ms ([`DEFAULT_RETRY`](crate::DEFAULT_RETRY),
+        /// Datastar's default) is left off the wire.
+        pub const fn retry(mut self, retry: ::std::time::Duration) -> Self {
+            self.meta.retry = Some(retry);
+            self
+        }
+    };
+}
+pub(crate) use id_and_retry_setters;
 
 impl Encode for Event<'_> {
     fn meta(&self) -> EventMeta<'_> {

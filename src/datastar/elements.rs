@@ -3,7 +3,6 @@
 use std::fmt;
 use std::io;
 use std::str::FromStr;
-use std::time::Duration;
 
 use super::PATCH_ELEMENTS;
 use crate::event::{DataWriter, Encode, EventMeta, check_single_line, invalid_input};
@@ -268,17 +267,7 @@ impl<'a> PatchElements<'a> {
         self
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for PatchElements<'_> {

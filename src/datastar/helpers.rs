@@ -7,7 +7,6 @@
 
 use std::fmt;
 use std::io;
-use std::time::Duration;
 
 use super::PATCH_ELEMENTS;
 use super::escape::{push_js_string, push_script_text};
@@ -128,17 +127,7 @@ impl<'a> Redirect<'a> {
         self
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for Redirect<'_> {
@@ -236,17 +225,7 @@ impl<'a> ConsoleLog<'a> {
         self
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for ConsoleLog<'_> {
@@ -341,17 +320,7 @@ impl<'a> DispatchEvent<'a> {
         self
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for DispatchEvent<'_> {
@@ -430,17 +399,7 @@ impl<'a> ReplaceUrl<'a> {
         }
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for ReplaceUrl<'_> {
@@ -490,17 +449,7 @@ impl<'a> Prefetch<'a> {
         }
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for Prefetch<'_> {

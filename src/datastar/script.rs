@@ -1,7 +1,6 @@
 //! Running JavaScript in the page: a `<script>` appended to `<body>` by a patch-elements event.
 
 use std::io;
-use std::time::Duration;
 
 use super::PATCH_ELEMENTS;
 use super::escape::{check_attribute_name, push_attribute_value, push_script_text};
@@ -85,17 +84,7 @@ impl<'a> ExecuteScript<'a> {
         self
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for ExecuteScript<'_> {

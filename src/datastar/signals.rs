@@ -1,7 +1,6 @@
 //! `datastar-patch-signals`: a JSON merge patch for the page's signals.
 
 use std::io;
-use std::time::Duration;
 
 use super::PATCH_SIGNALS;
 use super::escape::push_js_string;
@@ -58,17 +57,7 @@ impl<'a> PatchSignals<'a> {
         self
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for PatchSignals<'_> {
@@ -153,17 +142,7 @@ impl<'a> RemoveSignals<'a> {
         }
     }
 
-    /// Sets the event id, which the browser sends back as `Last-Event-ID` when it reconnects.
-    pub const fn id(mut self, id: &'a str) -> Self {
-        self.meta.id = Some(id);
-        self
-    }
-
-    /// Sets the reconnection delay; 1000 ms, Datastar's default, is left off the wire.
-    pub const fn retry(mut self, retry: Duration) -> Self {
-        self.meta.retry = Some(retry);
-        self
-    }
+    crate::event::id_and_retry_setters!();
 }
 
 impl Encode for RemoveSignals<'_> {
@@ -247,6 +226,7 @@ fn segment_after<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
 mod tests {
     use super::*;
     use crate::format_event;
+    use std::time::Duration;
 
     fn signals_line(paths: &[&str]) -> String {
         let text = format_event(&RemoveSignals::new(paths)).unwrap();
