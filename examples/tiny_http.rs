@@ -1,0 +1,131 @@
+//! Server-Sent Events from a [`tiny_http`] server, written by dstar.
+//!
+//! ```text
+//! cargo run --example tiny_http            # then open http://127.0.0.1:8080/
+//! cargo run --example tiny_http -- 0.0.0.0:3000
+//! ```
+//!
+//! tiny_http can stream a response whose body is a `Read`, but it copies that
+//! body through a chunked encoder with an 8 KiB buffer and flushes only at
+//! the end: a small event sits in the buffer until 8 KiB more follow, which
+//! for a live stream means seconds or never. [`Request::into_writer`] hands
+//! over the connection's writer instead, and an [`SseConnection`] writes the
+//! response head and each event itself, flushing every one. (That writer is
+//! the raw connection: whatever is written is the whole response, head
+//! included, which is exactly what `SseConnection` writes.)
+//!
+//! The page has a clock (a stream that runs until the tab closes) and a
+//! button whose Datastar action is answered with a short stream that is
+//! finished, after which tiny_http reads the next request from the same
+//! connection.
+//!
+//! [`Request::into_writer`]: tiny_http::Request::into_writer
+
+use std::io::{self, Write};
+use std::thread;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use dstar::datastar::{PatchElements, PatchSignals};
+use dstar::{SseConnection, SseResponse};
+use tiny_http::{HTTPVersion, Header, Method, Request, Response, Server};
+
+const PAGE: &str = r#"<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>dstar on tiny_http</title>
+  <script type="module" src="https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.0/bundles/datastar.js"></script>
+  <style>body { font: 1.5rem system-ui, sans-serif; margin: 3rem; }</style>
+</head>
+<body data-signals='{"clicks": 0}'>
+  <p>It is <span id="clock" data-init="@get('/clock')">…</span> UTC.</p>
+  <p><button data-on:click="@post('/click')">Click</button>
+     clicked <span data-text="$clicks">0</span> times.</p>
+</body>
+</html>
+"#;
+
+fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let addr = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let server = Server::http(&addr)?;
+    let local = server.server_addr().to_ip().ok_or("not an IP address")?;
+    println!(
+        "tiny_http + dstar: serving on http://{local}/ (port {})",
+        local.port()
+    );
+    for request in server.incoming_requests() {
+        // tiny_http hands requests out one at a time; a stream holds its
+        // thread for as long as the tab is open, so each gets its own.
+        thread::spawn(move || {
+            if let Err(e) = handle(request) {
+                eprintln!("tiny_http example: request ended: {e}");
+            }
+        });
+    }
+    Ok(())
+}
+
+fn handle(request: Request) -> io::Result<()> {
+    match (request.method(), request.url()) {
+        (Method::Get, "/") => {
+            let html = Header::from_bytes("Content-Type", "text/html; charset=utf-8")
+                .expect("a valid header");
+            request.respond(Response::from_string(PAGE).with_header(html))
+        }
+        (Method::Get, "/clock") => {
+            let mut sse = start_sse(request)?;
+            loop {
+                let html = format!("<span id=\"clock\">{}</span>", time_of_day());
+                if let Err(e) = sse.send_event(PatchElements::new(&html)) {
+                    // The tab went away: the first write after that may still
+                    // succeed, the next one fails.
+                    println!("tiny_http example: clock stream closed ({e})");
+                    return Ok(());
+                }
+                thread::sleep(Duration::from_secs(1));
+            }
+        }
+        (Method::Post, "/click") => {
+            let mut request = request;
+            let mut body = String::new();
+            io::Read::read_to_string(request.as_reader(), &mut body)?;
+            let clicks = serde_json::from_str::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|signals| signals["clicks"].as_i64())
+                .unwrap_or(0);
+            let mut sse = start_sse(request)?;
+            sse.send_event(PatchSignals::new(&format!("{{\"clicks\":{}}}", clicks + 1)))?;
+            // The terminating chunk ends the response; dropping the writer
+            // lets tiny_http read the next request on this connection.
+            sse.finish()?.flush()
+        }
+        _ => request.respond(Response::empty(404)),
+    }
+}
+
+/// Takes the connection from tiny_http and starts an event stream on it:
+/// chunked for HTTP/1.1, ended by closing the connection for HTTP/1.0, which
+/// has no chunked coding.
+fn start_sse(request: Request) -> io::Result<SseConnection<Box<dyn Write + Send>>> {
+    let http10 = *request.http_version() == HTTPVersion(1, 0);
+    let response = if http10 {
+        SseResponse::new().close_delimited()
+    } else {
+        SseResponse::new()
+    };
+    // tiny_http keeps the socket to itself, so neither TCP_NODELAY nor a
+    // write timeout can be set here: each event is flushed at once, but a
+    // client that stops reading holds this thread until the kernel gives up.
+    response.start(request.into_writer())
+}
+
+/// `HH:MM:SS` in UTC: std has no time zones.
+fn time_of_day() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+        % 86_400;
+    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
+}
