@@ -30,7 +30,8 @@
 //!
 //! Options: `--subscribers N[,N...]` (default 100,1000,10000), `--seconds S`
 //! (default 10), `--rate R` events per second (default 10), `--size B` bytes
-//! of data per event (default: just the sequence number and time stamp).
+//! of data per event (default: just the sequence number and time stamp),
+//! `--writers W` shared writer threads (default: the hub's, one per core).
 
 use dstar::broadcast::{Config, Hub, Subscription};
 use dstar::request::Request;
@@ -50,6 +51,7 @@ struct Options {
     rate: u64,
     size: usize,
     port: u16,
+    writers: usize,
 }
 
 fn main() {
@@ -64,6 +66,7 @@ fn main() {
         rate: 10,
         size: 0,
         port: 0,
+        writers: 0,
     };
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -83,6 +86,9 @@ fn main() {
             "--rate" => options.rate = value().parse().unwrap_or_else(|_| usage("bad --rate")),
             "--size" => options.size = value().parse().unwrap_or_else(|_| usage("bad --size")),
             "--port" => options.port = value().parse().unwrap_or_else(|_| usage("bad --port")),
+            "--writers" => {
+                options.writers = value().parse().unwrap_or_else(|_| usage("bad --writers"))
+            }
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => usage(&format!("unknown argument {other}")),
@@ -125,6 +131,7 @@ fn driver(options: &Options) -> io::Result<()> {
             .args(["--seconds", &options.seconds.to_string()])
             .args(["--rate", &options.rate.to_string()])
             .args(["--size", &options.size.to_string()])
+            .args(["--writers", &options.writers.to_string()])
             .stderr(Stdio::inherit())
             .output()?;
         let text = String::from_utf8_lossy(&output.stdout);
@@ -171,7 +178,7 @@ fn server(options: &Options) -> io::Result<()> {
     let events = options.rate * options.seconds;
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let port = listener.local_addr()?.port();
-    let hub = Arc::new(Hub::new(Config::new()));
+    let hub = Arc::new(Hub::new(Config::new().writers(options.writers)));
     let rss_before = vm_rss_kib()?;
 
     let mut client = Command::new(std::env::current_exe()?)
@@ -238,11 +245,13 @@ fn server(options: &Options) -> io::Result<()> {
     let cpu_per_event = cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64;
     println!(
         "N={n}: published {events} events in {:.2} s; server CPU {:.2} s for {delivered} \
-         deliveries = {cpu_per_event:.2} µs per delivered event; evicted {}, disconnected {}",
+         deliveries = {cpu_per_event:.2} µs per delivered event; evicted {}, disconnected {}, \
+         hand-offs {}",
         published_in.as_secs_f64(),
         cpu.as_secs_f64(),
         stats.evicted,
         stats.disconnected,
+        stats.handoffs,
     );
 
     let result = client_lines.next().transpose()?.unwrap_or_default();
@@ -366,6 +375,7 @@ fn client(options: &Options) -> io::Result<()> {
             ready_sent = true;
         }
     }
+    let client_cpu = cpu_time();
     latencies_us.sort_unstable();
     let pct = |p: f64| {
         if latencies_us.is_empty() {
@@ -376,11 +386,12 @@ fn client(options: &Options) -> io::Result<()> {
     };
     println!(
         "result delivered={received} missing={} out_of_order={out_of_order} p50_ms={:.2} \
-         p99_ms={:.2} max_ms={:.2}",
+         p99_ms={:.2} max_ms={:.2} client_cpu_us_per_event={:.2}",
         expected - received,
         pct(0.50),
         pct(0.99),
         pct(1.0),
+        client_cpu.as_secs_f64() * 1e6 / received.max(1) as f64,
     );
     Ok(())
 }
