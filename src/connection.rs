@@ -34,9 +34,9 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::time::SystemTime;
 
-use crate::chunked;
 use crate::event::{self, Encode, FormattedEvent};
 use crate::request::{Request, Version};
+use crate::{chunked, syntax};
 
 /// Once this much is queued, [`SseConnection::queue_event`] writes it out.
 const MAX_QUEUED: usize = 64 * 1024;
@@ -348,7 +348,7 @@ fn reason_phrase(status: u16) -> io::Result<&'static str> {
 
 fn check_header(name: &str, value: &str) -> io::Result<()> {
     let invalid = |problem: &str| event::invalid_input("header", name, problem);
-    if name.is_empty() || !name.bytes().all(is_tchar) {
+    if name.is_empty() || !name.bytes().all(syntax::is_tchar) {
         return Err(invalid("has a name that is not an HTTP token"));
     }
     for framing in ["content-length", "transfer-encoding", "connection"] {
@@ -365,11 +365,6 @@ fn check_header(name: &str, value: &str) -> io::Result<()> {
         ));
     }
     Ok(())
-}
-
-/// `tchar` of RFC 9110 §5.6.2.
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// One SSE response, written into a blocking writer: a `TcpStream`, a

@@ -11,8 +11,11 @@ mod date;
 pub mod event;
 mod json;
 mod percent;
+#[cfg(feature = "redis")]
+pub mod redis_bridge;
 pub mod request;
 pub mod response;
+mod syntax;
 pub mod testing;
 
 pub use connection::{Closed, Probe, SseConnection, SseResponse};

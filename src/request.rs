@@ -110,7 +110,7 @@ use std::fmt;
 use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
-use crate::{json, percent};
+use crate::{json, percent, syntax};
 
 /// How much of the read buffer to allocate at first; it grows by doubling up to `max_head`.
 const INITIAL_BUFFER: usize = 8 * 1024;
@@ -1449,7 +1449,7 @@ fn check_transfer_codings<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<
                 .next()
                 .unwrap_or_default()
                 .trim_ascii();
-            if name.is_empty() || !name.iter().all(|&b| is_token_byte(b)) {
+            if name.is_empty() || !name.iter().all(|&b| syntax::is_tchar(b)) {
                 return Err(bad(format!(
                     "Transfer-Encoding \"{}\" is malformed",
                     snippet(value)
@@ -1732,67 +1732,13 @@ fn bad_chunk(message: impl Into<String>) -> RequestError {
 /// Checks what follows the chunk size is `*( BWS ";" BWS ext-name [ BWS "=" BWS ext-value ] )`
 /// (RFC 9112 §7.1.1).
 fn check_chunk_extensions(extensions: &[u8]) -> Result<(), RequestError> {
-    if chunk_extensions_are_valid(extensions) {
+    if syntax::chunk_extensions_are_valid(extensions) {
         Ok(())
     } else {
         Err(bad_chunk(format!(
             "chunk extension \"{}\" is malformed",
             snippet(extensions)
         )))
-    }
-}
-
-fn chunk_extensions_are_valid(mut rest: &[u8]) -> bool {
-    fn whitespace(bytes: &[u8]) -> usize {
-        bytes
-            .iter()
-            .take_while(|&&b| b == b' ' || b == b'\t')
-            .count()
-    }
-    fn token(bytes: &[u8]) -> usize {
-        bytes.iter().take_while(|&&b| is_token_byte(b)).count()
-    }
-    while !rest.is_empty() {
-        rest = &rest[whitespace(rest)..];
-        let Some(after_semicolon) = rest.strip_prefix(b";") else {
-            return false;
-        };
-        rest = &after_semicolon[whitespace(after_semicolon)..];
-        let name = token(rest);
-        if name == 0 {
-            return false;
-        }
-        rest = &rest[name..];
-        let before_equals = whitespace(rest);
-        if let Some(after_equals) = rest[before_equals..].strip_prefix(b"=") {
-            rest = &after_equals[whitespace(after_equals)..];
-            let value = if rest.first() == Some(&b'"') {
-                quoted_string_len(rest)
-            } else {
-                Some(token(rest)).filter(|&len| len > 0)
-            };
-            match value {
-                Some(len) => rest = &rest[len..],
-                None => return false,
-            }
-        }
-    }
-    true
-}
-
-/// The length of the quoted-string `bytes` starts with, or `None` if it is malformed.
-fn quoted_string_len(bytes: &[u8]) -> Option<usize> {
-    let mut i = 1;
-    loop {
-        match *bytes.get(i)? {
-            b'"' => return Some(i + 1),
-            b'\\' => match *bytes.get(i + 1)? {
-                b'\t' | b' ' | 0x21..=0x7e | 0x80..=0xff => i += 2,
-                _ => return None,
-            },
-            b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff => i += 1,
-            _ => return None,
-        }
     }
 }
 
@@ -1805,7 +1751,7 @@ fn check_trailer_field(line: &[u8]) -> Result<(), RequestError> {
     let colon = line.iter().position(|&b| b == b':');
     let well_formed = colon.is_some_and(|colon| {
         colon > 0
-            && line[..colon].iter().all(|&b| is_token_byte(b))
+            && line[..colon].iter().all(|&b| syntax::is_tchar(b))
             && line[colon + 1..]
                 .iter()
                 .all(|&b| b == b'\t' || b == b' ' || (0x21..=0x7e).contains(&b) || b >= 0x80)
@@ -1826,11 +1772,6 @@ fn hex_value(digit: u8) -> u8 {
         b'a'..=b'f' => digit - b'a' + 10,
         _ => digit - b'A' + 10,
     }
-}
-
-/// `tchar` from RFC 9110 §5.6.2.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 /// Bytes of `uri-host [ ":" port ]` (RFC 3986): reg-name, IP literals and percent-escapes.

@@ -29,6 +29,8 @@
 
 use std::fmt;
 
+use crate::syntax;
+
 /// A response decoded from bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
@@ -286,50 +288,10 @@ fn parse_chunk_size_line(line: &[u8]) -> Result<usize, String> {
             .and_then(|s| s.checked_add(value))
             .ok_or_else(|| format!("chunk size {:?} overflows", lossy(&line[..digits])))?;
     }
-    let mut rest = &line[digits..];
-    let bad_ext = || format!("malformed chunk extension in {:?}", lossy(line));
-    loop {
-        rest = skip_bws(rest);
-        if rest.is_empty() {
-            return Ok(size);
-        }
-        rest = rest.strip_prefix(b";").ok_or_else(bad_ext)?;
-        rest = skip_bws(rest);
-        let name = rest.iter().take_while(|&&b| is_tchar(b)).count();
-        if name == 0 {
-            return Err(bad_ext());
-        }
-        rest = skip_bws(&rest[name..]);
-        if let Some(value) = rest.strip_prefix(b"=") {
-            let value = skip_bws(value);
-            rest = if let Some(quoted) = value.strip_prefix(b"\"") {
-                skip_quoted_string(quoted).ok_or_else(bad_ext)?
-            } else {
-                let token = value.iter().take_while(|&&b| is_tchar(b)).count();
-                if token == 0 {
-                    return Err(bad_ext());
-                }
-                &value[token..]
-            };
-        }
+    if !syntax::chunk_extensions_are_valid(&line[digits..]) {
+        return Err(format!("malformed chunk extension in {:?}", lossy(line)));
     }
-}
-
-fn skip_bws(s: &[u8]) -> &[u8] {
-    let n = s.iter().take_while(|&&b| b == b' ' || b == b'\t').count();
-    &s[n..]
-}
-
-/// Skips a quoted-string whose opening quote is already consumed.
-fn skip_quoted_string(mut s: &[u8]) -> Option<&[u8]> {
-    loop {
-        match *s.first()? {
-            b'"' => return Some(&s[1..]),
-            b'\\' => s = s.get(2..)?,
-            b'\t' | b' ' | 0x21 | 0x23..=0x5b | 0x5d..=0x7e | 0x80..=0xff => s = &s[1..],
-            _ => return None,
-        }
-    }
+    Ok(size)
 }
 
 /// Reads trailer fields up to the empty line; returns the offset after it, or
@@ -350,7 +312,7 @@ fn decode_trailers(
         let colon = line
             .iter()
             .position(|&b| b == b':')
-            .filter(|&c| c > 0 && line[..c].iter().all(|&b| is_tchar(b)))
+            .filter(|&c| c > 0 && line[..c].iter().all(|&b| syntax::is_tchar(b)))
             .ok_or_else(|| error(at, format!("malformed trailer field {:?}", lossy(line))))?;
         let value = lossy(&line[colon + 1..]);
         trailers.push((
@@ -359,10 +321,6 @@ fn decode_trailers(
         ));
         at = end + 2;
     }
-}
-
-fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn bare_lf(head: &[u8]) -> Option<usize> {
