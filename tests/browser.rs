@@ -532,6 +532,7 @@ impl Payload {
 // --- the test server -------------------------------------------------------
 
 /// What the server saw and sent, for the assertions.
+#[derive(Default)]
 struct ServerRecord {
     report: Option<Vec<u8>>,
     /// Every request: the connection it came on, and its target.
@@ -623,13 +624,8 @@ impl Server {
             state: Mutex::new(State {
                 page_loaded: false,
                 record: ServerRecord {
-                    report: None,
-                    requests: Vec::new(),
-                    replay_starts: Vec::new(),
-                    dropped_at: None,
-                    replay_wire: Vec::new(),
                     action_bodies: vec![String::new(); ACTION_ROUNDS as usize],
-                    acks: Vec::new(),
+                    ..ServerRecord::default()
                 },
                 replay_socket: None,
                 replay_taps: Vec::new(),
@@ -691,18 +687,7 @@ impl Server {
             .iter()
             .map(|tap| tap.lock().unwrap_or_else(PoisonError::into_inner).clone())
             .collect();
-        std::mem::replace(
-            &mut state.record,
-            ServerRecord {
-                report: None,
-                requests: Vec::new(),
-                replay_starts: Vec::new(),
-                dropped_at: None,
-                replay_wire: Vec::new(),
-                action_bodies: Vec::new(),
-                acks: Vec::new(),
-            },
-        )
+        std::mem::take(&mut state.record)
     }
 
     fn shutdown(&mut self) {
