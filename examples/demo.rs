@@ -39,7 +39,7 @@ use dstar::broadcast::{Config, Hub, Subscription};
 use dstar::datastar::{
     ConsoleLog, ElementPatchMode, ExecuteScript, PatchElements, PatchSignals, RemoveSignals,
 };
-use dstar::request::{Request, RequestReader, Version};
+use dstar::request::{ErrorKind, Request, RequestError, RequestReader, Version};
 use dstar::{FormattedEvent, SseConnection, SseResponse, response};
 use serde::Deserialize;
 
@@ -224,8 +224,9 @@ fn serve(stream: &TcpStream, app: &App) -> io::Result<()> {
             Ok(Some(json)) => match serde_json::from_str(&json) {
                 Ok(signals) => signals,
                 Err(e) => {
-                    let text = format!("400 Bad Request: unexpected signals: {e}\n");
-                    return response::write_text(&mut out, 400, &text, false);
+                    let message = format!("unexpected signals: {e}");
+                    let refused = RequestError::new(ErrorKind::BadSignals, message);
+                    return response::write_error(&mut out, &refused);
                 }
             },
             Err(e) => return response::write_error(&mut out, &e),

@@ -314,7 +314,18 @@ pub struct RequestError {
 }
 
 impl RequestError {
-    fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    /// An error of this kind with a message for the client, for requests
+    /// your own code refuses: signals of the wrong shape, say. Answer it with
+    /// [`write_error`](crate::response::write_error) like the reader's own.
+    ///
+    /// ```
+    /// use dstar::request::{ErrorKind, RequestError};
+    ///
+    /// let err = RequestError::new(ErrorKind::BadSignals, "count must be a number");
+    /// assert_eq!(err.status(), 400);
+    /// assert_eq!(err.to_string(), "count must be a number");
+    /// ```
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         RequestError {
             kind,
             message: message.into(),
