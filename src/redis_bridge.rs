@@ -387,6 +387,7 @@ impl Bridge {
                 generation: 0,
                 lost_at: Instant::now(),
                 error: String::new(),
+                retry_error: None,
             }),
             wake: Condvar::new(),
             publisher: Mutex::new(Publisher {
@@ -538,8 +539,10 @@ struct Link {
     generation: u64,
     /// When the subscription was last found lost (or the bridge created).
     lost_at: Instant,
-    /// Why it was lost, or why the last attempt to get it back failed.
+    /// Why it was lost.
     error: String,
+    /// Why the last attempt to get it back failed, if one did.
+    retry_error: Option<String>,
 }
 
 /// The connection `PUBLISH` goes through: separate from the subscription,
@@ -592,15 +595,17 @@ impl Shared {
                 ));
             }
             if !link.connected {
+                let retry = match &link.retry_error {
+                    Some(error) => format!("; reconnecting: {error}"),
+                    None => String::new(),
+                };
                 return Err(io::Error::new(
                     io::ErrorKind::NotConnected,
                     format!(
-                        "dstar redis bridge: not subscribed to {:?} at {} for {:.1?} ({}); \
-                         the event was not sent",
-                        self.channel,
-                        self.address,
+                        "dstar redis bridge: not subscribed for {:.1?}, so the event was \
+                         not sent: {}{retry}",
                         link.lost_at.elapsed(),
-                        link.error
+                        link.error,
                     ),
                 ));
             }
@@ -637,6 +642,7 @@ impl Shared {
         let mut link = self.lock_link();
         link.connected = true;
         link.generation += 1;
+        link.retry_error = None;
         let gap = Gap {
             duration: link.lost_at.elapsed(),
             error: std::mem::take(&mut link.error),
@@ -645,17 +651,23 @@ impl Shared {
     }
 
     /// Marks the subscription down, and counts a gap if it was up and the
-    /// bridge is not stopping.
+    /// bridge is not stopping; or, if it was down already, records why
+    /// getting it back failed.
     fn lost(&self, error: &io::Error) {
+        // Shown inside messages that already say who is speaking.
+        let error = error.to_string();
+        let error = error.strip_prefix("dstar redis bridge: ").unwrap_or(&error);
         let mut link = self.lock_link();
         if link.connected {
             link.connected = false;
             link.lost_at = Instant::now();
+            link.error = error.to_string();
             if !link.stopped {
                 self.counters.gaps.fetch_add(1, Ordering::Relaxed);
             }
+        } else {
+            link.retry_error = Some(error.to_string());
         }
-        link.error = error.to_string();
     }
 
     /// Waits `delay`, or less if the bridge is stopped; returns whether to
