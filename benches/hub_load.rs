@@ -24,9 +24,19 @@
 //!    the events delivered.
 //!
 //! The client timestamps every event when its read returns and reports
-//! publish→delivery latency percentiles. Client and server share the two
-//! cores, so the latency includes the client's own time to get to each
-//! socket.
+//! publish→delivery latency percentiles, and the slowest delivery of each
+//! second's events (a steady tail and a growing backlog look different
+//! there). Client and server share the machine's cores, so the latency
+//! includes the client's own time to get to each socket; the server also
+//! reports how long the hub took to write each event to every subscriber,
+//! which is its side alone.
+//!
+//! Loopback traffic passes through each CPU's network backlog queue
+//! (`net.core.netdev_max_backlog`, 1000 packets by default). Ten thousand
+//! small writes at once can overflow it; the kernel then drops packets and
+//! TCP resends them after a timeout of 200 ms or more, which shows up as
+//! latency spikes that have nothing to do with the hub. The server reports
+//! the drops it saw (`/proc/net/softnet_stat`).
 //!
 //! Options: `--subscribers N[,N...]` (default 100,1000,10000), `--seconds S`
 //! (default 10), `--rate R` events per second (default 10), `--size B` bytes
@@ -221,19 +231,53 @@ fn server(options: &Options) -> io::Result<()> {
     );
 
     let padding = "x".repeat(options.size);
+    let drops_before = softnet_drops();
     let cpu_start = cpu_time();
     let delivered_start = hub.stats().delivered;
     let period = Duration::from_secs(1) / options.rate as u32;
     let start = Instant::now();
+    // How long the hub took to write each event to every subscriber, seen
+    // from the server alone: `delivered` polled every millisecond until the
+    // next event is due.
+    let mut fan_out_ms: Vec<f64> = Vec::new();
+    let mut publish_ms: Vec<f64> = Vec::new();
     for seq in 0..events {
         let due = start + period * seq as u32;
         if let Some(wait) = due.checked_duration_since(Instant::now()) {
             thread::sleep(wait);
         }
         let data = format!("{seq} {} {padding}", monotonic_ns());
+        let published = Instant::now();
         hub.publish(Event::new("tick").data(&data).id(&seq.to_string()))?;
+        publish_ms.push(published.elapsed().as_secs_f64() * 1e3);
+        let next = start + period * (seq as u32 + 1);
+        let target = delivered_start + (seq + 1) * n as u64;
+        while Instant::now() < next {
+            if hub.stats().delivered >= target {
+                fan_out_ms.push(published.elapsed().as_secs_f64() * 1e3);
+                break;
+            }
+            thread::sleep(Duration::from_millis(1));
+        }
     }
     let published_in = start.elapsed();
+    let drops_after = softnet_drops();
+    let quantile = |values: &mut Vec<f64>, q: f64| {
+        values.sort_by(f64::total_cmp);
+        let at = ((values.len() as f64 * q).ceil() as usize).clamp(1, values.len().max(1));
+        values.get(at - 1).copied().unwrap_or(f64::NAN)
+    };
+    println!(
+        "N={n}: server side: publish() took p50 {:.2} ms, max {:.2} ms; written to all {n} \
+         subscribers within p50 {:.1} ms, p99 {:.1} ms of publishing ({} of {events} events \
+         done before the next was due); loopback backlog drops {}",
+        quantile(&mut publish_ms, 0.5),
+        quantile(&mut publish_ms, 1.0),
+        quantile(&mut fan_out_ms, 0.5),
+        quantile(&mut fan_out_ms, 0.99),
+        fan_out_ms.len(),
+        drops_after - drops_before,
+    );
     let expected = n as u64 * events;
     let deadline = Instant::now() + Duration::from_secs(60);
     while hub.stats().delivered - delivered_start < expected && Instant::now() < deadline {
@@ -308,6 +352,9 @@ fn client(options: &Options) -> io::Result<()> {
     let mut conns: Vec<Conn> = Vec::with_capacity(n);
 
     let mut latencies_us: Vec<u32> = Vec::with_capacity(n * events as usize);
+    // The slowest delivery of the events of each second, to tell a steady
+    // tail from a backlog that grows.
+    let mut worst_per_second: Vec<u64> = Vec::new();
     let mut heads = 0;
     let mut out_of_order = 0u64;
     let mut received = 0u64;
@@ -354,6 +401,12 @@ fn client(options: &Options) -> io::Result<()> {
                             heads += 1;
                         }
                         for (seq, sent) in take_events(&mut conn.pending) {
+                            let second = (seq / options.rate) as usize;
+                            if worst_per_second.len() <= second {
+                                worst_per_second.resize(second + 1, 0);
+                            }
+                            let latency = now.saturating_sub(sent) / 1000;
+                            worst_per_second[second] = worst_per_second[second].max(latency);
                             if seq != conn.next_seq {
                                 out_of_order += 1;
                             }
@@ -376,6 +429,14 @@ fn client(options: &Options) -> io::Result<()> {
         }
     }
     let client_cpu = cpu_time();
+    let worst: Vec<String> = worst_per_second
+        .iter()
+        .map(|us| format!("{}", us / 1000))
+        .collect();
+    eprintln!(
+        "N={n}: slowest delivery per second of events, ms: {}",
+        worst.join(" ")
+    );
     latencies_us.sort_unstable();
     let pct = |p: f64| {
         if latencies_us.is_empty() {
@@ -496,6 +557,19 @@ fn cpu_time() -> Duration {
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Packets the kernel dropped because a CPU's backlog queue was full
+/// (`/proc/net/softnet_stat`, second column, summed over CPUs). Loopback
+/// traffic goes through that queue; a drop costs a TCP retransmission.
+fn softnet_drops() -> u64 {
+    let Ok(text) = std::fs::read_to_string("/proc/net/softnet_stat") else {
+        return 0;
+    };
+    text.lines()
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .filter_map(|hex| u64::from_str_radix(hex, 16).ok())
+        .sum()
 }
 
 /// VmRSS of this process, in KiB.

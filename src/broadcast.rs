@@ -421,6 +421,7 @@ impl Hub {
                     members: HashMap::new(),
                     owner: 0,
                     writing: None,
+                    tid: None,
                     stopping: false,
                 }),
                 ready: Condvar::new(),
@@ -949,6 +950,9 @@ struct Run {
     owner: u64,
     /// The subscriber being written to, and since when.
     writing: Option<(Arc<Sub>, Instant)>,
+    /// The owning thread's id, where the system tells (Linux), so that the
+    /// supervisor can ask whether it is blocked or only waiting for a CPU.
+    tid: Option<u32>,
     stopping: bool,
 }
 
@@ -1196,6 +1200,13 @@ fn write_shard(shared: Arc<Shared>, index: usize, generation: u64) {
     let tick = (heartbeat / 4).clamp(Duration::from_millis(1), Duration::from_secs(1));
     let mut next_scan = Instant::now() + tick;
     let mut batch = VecDeque::new();
+    let tid = current_tid();
+    {
+        let mut run = shard.lock();
+        if run.owner == generation {
+            run.tid = tid;
+        }
+    }
     loop {
         let sub = {
             let mut run = shard.lock();
@@ -1321,14 +1332,15 @@ fn supervise(shared: Arc<Shared>) {
         }
         let mut busy = false;
         for index in 0..shared.shards.len() {
-            let started = shared.shards[index]
-                .lock()
-                .writing
-                .as_ref()
-                .map(|(_, since)| *since);
+            let (started, tid) = {
+                let run = shared.shards[index].lock();
+                (run.writing.as_ref().map(|(_, since)| *since), run.tid)
+            };
             if let Some(since) = started {
                 busy = true;
-                if since.elapsed() >= limit {
+                // On a busy machine a writer can wait for a CPU for longer
+                // than the limit; only one asleep in the kernel is stuck.
+                if since.elapsed() >= limit && tid.is_none_or(is_asleep) {
                     hand_off(&shared, index);
                 }
             }
@@ -1347,6 +1359,26 @@ fn supervise(shared: Arc<Shared>) {
         }
         shared.supervisor_idle.store(false, Ordering::SeqCst);
     }
+}
+
+/// The calling thread's id, from `/proc/thread-self` (Linux only).
+fn current_tid() -> Option<u32> {
+    let link = std::fs::read_link("/proc/thread-self").ok()?;
+    link.file_name()?.to_str()?.parse().ok()
+}
+
+/// Whether a thread of this process is asleep in the kernel (blocked in a
+/// write, say) rather than running or waiting for a CPU. If the system does
+/// not say, it is taken to be asleep.
+fn is_asleep(tid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
+        return true;
+    };
+    // "tid (name) S ...": the name may hold spaces and parentheses.
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next());
+    !matches!(state, Some("R"))
 }
 
 fn hand_off(shared: &Arc<Shared>, index: usize) {
