@@ -51,8 +51,10 @@ const PAGE: &str = r#"<!doctype html>
 </head>
 <body data-signals="{tab: '__TAB__', name: '__NAME__', text: ''}">
   <h1>dstar chat</h1>
-  <p><span id="online"></span></p>
-  <ul id="messages" data-init="@get('/feed')"></ul>
+  <main data-init="@get('/feed')">
+    <p><span id="online"></span></p>
+    <ul id="messages"></ul>
+  </main>
   <form data-on:submit__prevent="$text.trim() && @post('/send')">
     <input data-bind:name placeholder="name" size="10" maxlength="40">
     <input data-bind:text name="text" placeholder="say something" maxlength="500" autofocus>
@@ -231,7 +233,9 @@ fn subscribe(room: &Room, request: &Request, stream: TcpStream) -> io::Result<()
         render(&mut html, message);
     }
     html.push_str("</ul>");
-    // Morphs the list by its id, replacing whatever the tab showed.
+    // Morphs the list by its id, replacing whatever the tab showed. (The
+    // stream's `data-init` sits outside it, on `<main>`, so the morph
+    // cannot touch the attribute that opened the stream.)
     let whole_room = FormattedEvent::new(&PatchElements::new(&html))?;
     let mut subscription = Subscription::new()
         .last_event_id(request.last_event_id())
