@@ -75,6 +75,13 @@
 //!   place to fix that: publish a full-state event to the local hub (with an
 //!   id, so that it sits in the ring after the gap), or a notice.
 //!
+//! **Keeping up.** The bridge thread hands messages to the hub one at a
+//! time, and publishing to a hub never blocks on a subscriber, so it keeps
+//! up unless a [`Config::deliver_with`] hook is slow. Messages it has not
+//! read yet wait in Redis, which closes a subscriber connection whose
+//! backlog passes its `client-output-buffer-limit` for pub/sub (by default
+//! 32 MB, or 8 MB for a minute); the bridge reports that as a gap too.
+//!
 //! # Checking what comes in
 //!
 //! The channel is shared, so anything can appear on it. A message is handed

@@ -16,7 +16,7 @@ use broadcast_support::{Client, Server, wait_until};
 use dstar::Event;
 use dstar::broadcast::{self, Hub, Subscription};
 use dstar::redis_bridge::{Bridge, Config, Gap, Stats};
-use std::io;
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex, mpsc};
@@ -421,4 +421,68 @@ fn stop_joins_the_thread_and_leaves_the_hub_running() {
     assert_eq!(a.hub.publish(Event::message("still here")).unwrap(), 1);
     on_a.wait_for_events(1);
     assert_eq!(on_a.data(), ["still here"]);
+}
+
+/// Reads one command (an array of bulk strings) as a Redis server would.
+fn read_command(reader: &mut impl BufRead) -> io::Result<Vec<String>> {
+    let mut line = String::new();
+    let mut header = |reader: &mut dyn BufRead, kind: char| -> io::Result<usize> {
+        line.clear();
+        reader.read_line(&mut line)?;
+        line.trim_end()
+            .strip_prefix(kind)
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| io::Error::other(format!("not a command: {line:?}")))
+    };
+    let n = header(reader, '*')?;
+    (0..n)
+        .map(|_| {
+            let len = header(reader, '$')?;
+            let mut arg = vec![0; len + 2];
+            reader.read_exact(&mut arg)?;
+            Ok(String::from_utf8_lossy(&arg[..len]).into_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn a_message_split_across_read_timeouts_arrives_whole() {
+    // A stand-in for Redis that sends one message in two parts, further
+    // apart than the 0.1 s read timeout the bridge thread waits with, so
+    // that a read times out in the middle of the message.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("redis://{}/", listener.local_addr().unwrap());
+    let fake = thread::spawn(move || -> io::Result<()> {
+        let (socket, _) = listener.accept()?;
+        socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut reader = BufReader::new(socket.try_clone()?);
+        let mut socket = socket;
+        // Connection setup (`CLIENT SETINFO`), then the subscription.
+        while read_command(&mut reader)?[0] != "SUBSCRIBE" {
+            socket.write_all(b"+OK\r\n")?;
+        }
+        socket.write_all(b"*3\r\n$9\r\nsubscribe\r\n$5\r\nsplit\r\n:1\r\n")?;
+        let payload = "dstar/1 all\nevent: note\nid: 1\ndata: sent in two parts\n\n";
+        let message = format!(
+            "*3\r\n$7\r\nmessage\r\n$5\r\nsplit\r\n${}\r\n{payload}\r\n",
+            payload.len()
+        );
+        let (first, second) = message.split_at(message.len() / 2);
+        socket.write_all(first.as_bytes())?;
+        thread::sleep(Duration::from_millis(350));
+        socket.write_all(second.as_bytes())?;
+        // Until the bridge unsubscribes or hangs up.
+        let _ = read_command(&mut reader);
+        Ok(())
+    });
+
+    let a = Instance::start(Config::new(url).channel("split"));
+    let mut on_a = a.client(Subscription::new());
+    on_a.wait_for_events(1);
+    assert_eq!(on_a.data(), ["sent in two parts"]);
+    let stats = a.bridge.stats();
+    assert_eq!((stats.received, stats.malformed), (1, 0), "{stats:?}");
+    assert_eq!(stats.gaps, 0, "{stats:?}");
+    a.bridge.stop();
+    fake.join().unwrap().unwrap();
 }
