@@ -27,8 +27,8 @@ fn measure(events: usize, mut f: impl FnMut(&mut Vec<u8>)) -> (f64, usize) {
             let start = Instant::now();
             for _ in 0..events {
                 f(&mut buf);
-                // A connection writes its queue out at 64 KiB; so does this.
-                if buf.len() >= 1 << 16 {
+                // A connection writes its queue out at 8 KiB; so does this.
+                if buf.len() >= 8 * 1024 {
                     buf.clear();
                 }
             }
@@ -171,7 +171,7 @@ fn main() {
         });
 
         // dstar: validated, split and framed into the connection's own
-        // buffer, which it writes out (here: drops) at 64 KiB.
+        // buffer, which it writes out (here: drops) at 8 KiB.
         let patch = Patch(&shape);
         let mut sse = SseResponse::new().start(Discard).unwrap();
         let (ours, _) = measure(if runs("dstar") { events } else { 1 }, |_| {

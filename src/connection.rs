@@ -39,10 +39,13 @@ use crate::request::{Request, Version};
 use crate::{chunked, syntax};
 
 /// Once this much is queued, [`SseConnection::queue_event`] writes it out.
-const MAX_QUEUED: usize = 64 * 1024;
+const MAX_QUEUED: usize = 8 * 1024;
 
-/// After a flush, a buffer that grew past this (for one very large event) is
-/// given back, so an idle stream does not hold on to it.
+/// After a write, a buffer that grew past this (for a very large event)
+/// shrinks back to it: a hub may hold ten thousand idle streams, and each
+/// should cost what an ordinary event needs, not its largest one. A queue
+/// holds at most `MAX_QUEUED` plus one event, so bursts of events up to
+/// `MAX_QUEUED` in size never reallocate.
 const MAX_RETAINED: usize = 2 * MAX_QUEUED;
 
 /// Writers that can tell, without blocking and without consuming input,
@@ -502,7 +505,7 @@ impl<W: Write> SseConnection<W> {
     /// is complete.
     ///
     /// Validation is as in [`send_event`](SseConnection::send_event). Once
-    /// 64 KiB are queued they are written out (whole events only, not
+    /// 8 KiB are queued they are written out (whole events only, not
     /// flushed), so a long burst does not hold unbounded memory.
     pub fn queue_event(&mut self, event: impl Encode) -> io::Result<&mut Self> {
         self.enqueue(|buf| event::write_event(buf, &event))
@@ -662,9 +665,7 @@ impl<W: Write> SseConnection<W> {
             return Err(self.close(e));
         }
         self.queue.clear();
-        if self.queue.capacity() > MAX_RETAINED {
-            self.queue = Vec::new();
-        }
+        self.queue.shrink_to(MAX_RETAINED);
         Ok(())
     }
 
@@ -680,5 +681,29 @@ impl<W: Write> SseConnection<W> {
             None => Ok(()),
             Some(reason) => Err(io::Error::new(io::ErrorKind::NotConnected, reason)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Event;
+
+    #[test]
+    fn a_large_event_leaves_no_large_buffer_behind() {
+        let mut sse = SseConnection::start(io::sink()).unwrap();
+        let big = "x".repeat(1 << 20);
+        sse.send_event(Event::message(big.as_str())).unwrap();
+        assert!(sse.queue.capacity() <= MAX_RETAINED);
+        // A burst longer than what is retained is written out as it grows.
+        for _ in 0..1000 {
+            sse.queue_event(Event::message("a burst of small events"))
+                .unwrap();
+        }
+        sse.flush().unwrap();
+        assert!(sse.queue.capacity() <= MAX_RETAINED);
+        // Ordinary events keep the buffer they need.
+        sse.send_event(Event::message("small")).unwrap();
+        assert!(sse.queue.capacity() > 0);
     }
 }
