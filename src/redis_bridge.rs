@@ -511,7 +511,9 @@ impl Bridge {
         self.shared.lock_link().stopped = true;
         self.shared.wake.notify_all();
         let thread = lock(&self.thread).take();
-        if let Some(thread) = thread {
+        // A hook that stops the bridge (through an `Arc` it holds) is on
+        // the bridge thread, which ends by itself once the hook returns.
+        if let Some(thread) = thread.filter(|t| t.thread().id() != thread::current().id()) {
             // A panic in a hook has already been reported by the panic hook,
             // and the thread's guard marked the link down.
             let _ = thread.join();
