@@ -59,7 +59,9 @@ const PAGE: &str = r#"<!doctype html>
 </head>
 <body data-signals="{name: 'guest', text: ''}">
   <h1>dstar chat on __INSTANCE__</h1>
-  <ul id="messages" data-init="@get('/feed')"></ul>
+  <main data-init="@get('/feed')">
+    <ul id="messages"></ul>
+  </main>
   <form data-on:submit__prevent="$text.trim() && @post('/send')">
     <input data-bind:name placeholder="name" size="10" maxlength="40">
     <input data-bind:text name="text" placeholder="say something" maxlength="500" autofocus>
@@ -254,7 +256,8 @@ fn remember(history: &mut VecDeque<FormattedEvent>, event: FormattedEvent) {
 }
 
 /// Hands the connection to the hub: an empty list and the history unless
-/// the browser is resuming, then every new message.
+/// the browser is resuming, then every new message. (The stream's
+/// `data-init` sits on `<main>`, outside the list the first event morphs.)
 fn subscribe(room: &Room, request: &Request, stream: TcpStream) -> io::Result<()> {
     let sse = SseConnection::start_socket(stream)?;
     let history = room.history.lock().unwrap();
