@@ -551,18 +551,26 @@ impl Hub {
     /// queued. Never blocks on a subscriber: one whose queue is full is
     /// evicted instead. After [`stop`](Hub::stop) it returns `Ok(0)`.
     pub fn publish(&self, event: impl Encode) -> io::Result<usize> {
-        self.publish_message(None, &event)
+        self.publish_formatted(None, FormattedEvent::new(&event)?)
     }
 
     /// Publishes an event to the subscribers of `topic` (see
     /// [`Subscription::topic`]); like [`publish`](Hub::publish) otherwise.
     pub fn publish_to(&self, topic: &str, event: impl Encode) -> io::Result<usize> {
-        self.publish_message(Some(topic), &event)
+        self.publish_formatted(Some(topic), FormattedEvent::new(&event)?)
     }
 
-    fn publish_message(&self, topic: Option<&str>, event: &dyn EncodeDyn) -> io::Result<usize> {
+    /// Publishes an event that is already formatted — one received from
+    /// another server, say (see [`FormattedEvent::parse`]) — to every
+    /// subscriber, or to those of `topic`; like [`publish`](Hub::publish)
+    /// otherwise.
+    pub fn publish_formatted(
+        &self,
+        topic: Option<&str>,
+        event: FormattedEvent,
+    ) -> io::Result<usize> {
         let message = Arc::new(Message {
-            event: event.format()?,
+            event,
             topic: topic.map(Box::from),
         });
         let shared = &*self.shared;
@@ -659,16 +667,6 @@ impl Hub {
 
 /// Object-safe formatting, so `publish_message` is compiled once rather
 /// than once per event type.
-trait EncodeDyn {
-    fn format(&self) -> io::Result<FormattedEvent>;
-}
-
-impl<E: Encode> EncodeDyn for E {
-    fn format(&self) -> io::Result<FormattedEvent> {
-        FormattedEvent::new(self)
-    }
-}
-
 fn context(err: io::Error, what: &str) -> io::Error {
     io::Error::new(err.kind(), format!("{what}: {err}"))
 }

@@ -514,10 +514,12 @@ impl FormattedEvent {
     /// and takes it as formatted: for events that come back from elsewhere,
     /// such as a pub/sub channel shared by several servers.
     ///
-    /// The form is strict: `event: `, `id: ` and `retry: ` lines, each at
-    /// most once and in that order, then `data: ` lines, then one blank
-    /// line; every line ends with LF and no CR appears anywhere; the id has no
-    /// NUL and the retry is decimal digits. Anything else is refused with
+    /// The form is strict — exactly what [`FormattedEvent::new`] writes:
+    /// `event: `, `id: ` and `retry: ` lines, each at most once and in that
+    /// order, then `data: ` lines, then one blank line; every line ends with
+    /// LF and no CR appears anywhere; the type is not empty, the id has no
+    /// NUL, and the retry is plain decimal other than the default 1000 (which
+    /// the encoder leaves off). Anything else is refused with
     /// [`io::ErrorKind::InvalidData`], so text that could inject a field or an
     /// event never reaches a connection.
     ///
@@ -563,8 +565,16 @@ impl FormattedEvent {
                 id = Some(value.to_string());
                 (2, value.contains('\0').then_some("an id with NUL"))
             } else if let Some(value) = line.strip_prefix("retry: ") {
-                let digits = !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
-                (3, (!digits).then_some("a retry that is not a number"))
+                // As the encoder writes it: plain decimal, and never the default.
+                let canonical = value.parse::<u128>().is_ok_and(|ms| {
+                    ms.to_string() == value
+                        && ms != DEFAULT_RETRY.as_millis()
+                        && ms <= Duration::MAX.as_millis()
+                });
+                (
+                    3,
+                    (!canonical).then_some("a retry that is not as the encoder writes it"),
+                )
             } else if line.starts_with("data: ") {
                 (4, None)
             } else if line.is_empty() {
@@ -987,6 +997,11 @@ mod tests {
             "id: 1\0\n\n",
             "retry: 1s\n\n",
             "retry: \n\n",
+            "retry: 1000\n\n",
+            "retry: 0100\n\n",
+            "retry: +5\n\n",
+            "retry: 999999999999999999999999999999999999999999\n\n",
+            "retry: 99999999999999999999999\n\n",
             "data: a\nevent: t\n\n",
             "id: 1\nid: 2\n\n",
             "event: a\nevent: b\n\n",

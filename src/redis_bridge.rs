@@ -86,8 +86,8 @@
 //!
 //! The channel is shared, so anything can appear on it. A message is handed
 //! to the hub only if it is exactly what a bridge sends (see below): its
-//! event must pass [`FormattedEvent::parse`], and re-encoding it must give
-//! the same text back. Anything else is dropped and counted in
+//! event must pass [`FormattedEvent::parse`], which accepts exactly the text
+//! this crate's encoder writes. Anything else is dropped and counted in
 //! [`Stats::malformed`], and never reaches a browser.
 //!
 //! # Message format
@@ -126,7 +126,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::broadcast::Hub;
-use crate::event::{self, DataWriter, Encode, EventMeta, FormattedEvent};
+use crate::event::{Encode, FormattedEvent};
 
 /// The name of the thread a bridge runs.
 pub const THREAD_NAME: &str = "dstar-redis";
@@ -292,11 +292,7 @@ impl Received<'_> {
     /// returns how many subscribers it was queued for (see
     /// [`Hub::publish`]).
     pub fn deliver(&self) -> io::Result<usize> {
-        let relay = Relay(self.event);
-        match self.topic {
-            None => self.hub.publish(relay),
-            Some(topic) => self.hub.publish_to(topic, relay),
-        }
+        self.hub.publish_formatted(self.topic, self.event.clone())
     }
 }
 
@@ -839,8 +835,8 @@ impl Listener {
         counters.received.fetch_add(1, Ordering::Relaxed);
         match &mut self.deliver_with {
             Some(deliver_with) => deliver_with(&received),
-            // It was checked to re-encode, so the hub cannot refuse it; and
-            // after the hub is stopped, publishing returns `Ok(0)`.
+            // The hub takes any formatted event, and after it is stopped
+            // publishing returns `Ok(0)`: there is no error to act on.
             None => {
                 let _ = received.deliver();
             }
@@ -883,44 +879,7 @@ fn decode_message(payload: &[u8]) -> io::Result<(Option<&str>, FormattedEvent)> 
         None => return Err(invalid("not a dstar/1 header")),
     };
     let event = FormattedEvent::parse(event.to_string())?;
-    // `parse` accepts a few spellings the encoder never writes (`retry:
-    // 1000`, a retry with leading zeros); what the hub would write for such
-    // an event is not what was sent, so it is not passed on.
-    if event::format_event(&Relay(&event))? != event.as_str() {
-        return Err(invalid("not as this crate formats it"));
-    }
     Ok((topic, event))
-}
-
-/// A received event, fed back through [`Encode`] so the hub can publish it:
-/// the hub takes events to format, not formatted text. Its meta and data
-/// are read off the text, which `FormattedEvent::parse` has checked.
-struct Relay<'a>(&'a FormattedEvent);
-
-impl Encode for Relay<'_> {
-    fn meta(&self) -> EventMeta<'_> {
-        let mut meta = EventMeta::new("");
-        meta.id = self.0.id();
-        // Header fields come first; the first data line ends them.
-        for line in self.0.as_str().split('\n') {
-            if let Some(event_type) = line.strip_prefix("event: ") {
-                meta.event_type = event_type;
-            } else if let Some(retry) = line.strip_prefix("retry: ") {
-                meta.retry = retry.parse().ok().map(Duration::from_millis);
-            } else if !line.starts_with("id: ") {
-                break;
-            }
-        }
-        meta
-    }
-
-    fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
-        let lines = self.0.as_str().split('\n');
-        for value in lines.filter_map(|line| line.strip_prefix("data: ")) {
-            data.line("", value)?;
-        }
-        Ok(())
-    }
 }
 
 /// Between half and all of `delay`, at random.
@@ -980,7 +939,6 @@ mod tests {
                 let message = encode_message(topic, event).unwrap();
                 let (got_topic, got) = decode_message(&message).unwrap();
                 assert_eq!((got_topic, &got), (topic, event));
-                assert_eq!(event::format_event(&Relay(&got)).unwrap(), event.as_str());
             }
         }
     }
@@ -1031,22 +989,6 @@ mod tests {
             let err = decode_message(message).unwrap_err();
             assert_eq!(err.kind(), io::ErrorKind::InvalidData, "{message:?}");
         }
-    }
-
-    #[test]
-    fn the_relay_gives_the_hub_the_same_event() {
-        let event = formatted(
-            Event::new("patch")
-                .id("7")
-                .retry(Duration::from_secs(3))
-                .data("data: id: event: x\n\nretry: 1"),
-        );
-        let relay = Relay(&event);
-        let meta = relay.meta();
-        assert_eq!(meta.event_type, "patch");
-        assert_eq!(meta.id, Some("7"));
-        assert_eq!(meta.retry, Some(Duration::from_secs(3)));
-        assert_eq!(event::format_event(&relay).unwrap(), event.as_str());
     }
 
     #[test]
