@@ -666,7 +666,7 @@ pub fn check_id(id: &str) -> io::Result<()> {
 ///
 /// `what` names the value in the error message.
 pub(crate) fn check_single_line(what: &'static str, value: &str) -> io::Result<()> {
-    if contains_line_break(value.as_bytes()) {
+    if find_line_break(value.as_bytes()).is_some() {
         return Err(invalid_input(
             what,
             value,
@@ -725,15 +725,6 @@ pub(crate) fn find_line_break(text: &[u8]) -> Option<usize> {
         return None;
     }
     first_break_in_block(block).map(|at| last + at)
-}
-
-/// Whether `text` holds CR or LF anywhere: for checks that need no position,
-/// one branch-free pass the compiler vectorises.
-#[inline]
-pub(crate) fn contains_line_break(text: &[u8]) -> bool {
-    text.iter().fold(0u8, |hit, &b| {
-        hit | u8::from(b == b'\n') | u8::from(b == b'\r')
-    }) != 0
 }
 
 /// Whether a block holds CR or LF; written without early exit (an `any`
