@@ -10,7 +10,7 @@ use datastar::prelude::{
     DatastarEvent, PatchElements as PeerPatchElements, PatchSignals as PeerPatchSignals,
 };
 use dstar::SseResponse;
-use dstar::event::{DataWriter, Encode, EventMeta};
+use dstar::datastar::{PatchElements, PatchSignals};
 use std::hint::black_box;
 use std::io::{self, Write};
 use std::time::Instant;
@@ -82,18 +82,6 @@ fn shapes() -> Vec<Shape> {
             text: five_lines,
         },
     ]
-}
-
-/// What a Datastar event is to the core: a type and prefixed data lines.
-struct Patch<'a>(&'a Shape);
-
-impl Encode for Patch<'_> {
-    fn meta(&self) -> EventMeta<'_> {
-        EventMeta::new(self.0.event_type)
-    }
-    fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
-        data.prefixed(self.0.prefix, &self.0.text)
-    }
 }
 
 /// Takes the connection's write-outs and drops them, as the baselines clear
@@ -172,10 +160,16 @@ fn main() {
 
         // dstar: validated, split and framed into the connection's own
         // buffer, which it writes out (here: drops) at 8 KiB.
-        let patch = Patch(&shape);
+        // The Datastar builders users call; the signals one also checks that
+        // its text is well-formed JSON, which datastar 0.4 does not.
         let mut sse = SseResponse::new().start(Discard).unwrap();
+        let signals = shape.event_type == "datastar-patch-signals";
         let (ours, _) = measure(if runs("dstar") { events } else { 1 }, |_| {
-            sse.queue_event(&patch).unwrap();
+            if signals {
+                sse.queue_event(PatchSignals::new(&shape.text)).unwrap();
+            } else {
+                sse.queue_event(PatchElements::new(&shape.text)).unwrap();
+            }
         });
 
         // datastar 0.4: owned strings in, Display out.
