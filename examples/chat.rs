@@ -153,7 +153,7 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
         };
         let keep_alive = request.keep_alive();
         match (request.method(), request.path()) {
-            ("GET", "/") => response::write_html(&mut &stream, &page(room), keep_alive)?,
+            ("GET" | "HEAD", "/") => response::write_html(&mut &stream, &page(room), &request)?,
             ("GET", "/feed") => break request,
             ("POST", "/send") => {
                 post(room, &request)?;
@@ -162,7 +162,7 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
                 sse.send_event(PatchSignals::new(r#"{"text":""}"#))?;
                 sse.finish()?;
             }
-            _ => response::write_not_found(&mut &stream, keep_alive)?,
+            _ => response::write_not_found(&mut &stream, &request)?,
         }
         if !keep_alive {
             return Ok(());

@@ -73,9 +73,9 @@ fn serve(stream: TcpStream) -> io::Result<()> {
         };
         let keep_alive = request.keep_alive();
         match (request.method(), request.path()) {
-            ("GET", "/") => response::write_html(&mut &stream, PAGE, keep_alive)?,
+            ("GET" | "HEAD", "/") => response::write_html(&mut &stream, PAGE, &request)?,
             ("GET", "/clock") => return stream_clock(&stream),
-            _ => response::write_not_found(&mut &stream, keep_alive)?,
+            _ => response::write_not_found(&mut &stream, &request)?,
         }
         if !keep_alive {
             return Ok(());

@@ -23,7 +23,7 @@ fn main() -> std::io::Result<()> {
                     Err(err) => return response::write_error(&mut &stream, &err),
                 };
                 if request.path() != "/click" {
-                    response::write_html(&mut &stream, PAGE, request.keep_alive())?;
+                    response::write_html(&mut &stream, PAGE, &request)?;
                     continue;
                 }
                 // The button POSTs the page's signals as JSON: {"count":3}.

@@ -236,8 +236,8 @@ fn serve(stream: &TcpStream, app: &App) -> io::Result<()> {
         let sse = || SseResponse::for_request(&request).start_socket(stream);
         let after_sse = keep_alive && request.version() == Version::Http11;
         let reusable = match (request.method(), request.path()) {
-            ("GET", "/") => {
-                response::write_html(&mut out, &page(app), keep_alive)?;
+            ("GET" | "HEAD", "/") => {
+                response::write_html(&mut out, &page(app), &request)?;
                 keep_alive
             }
             ("GET", "/stream") => return subscribe(stream, &request, &signals, app),
@@ -262,7 +262,7 @@ fn serve(stream: &TcpStream, app: &App) -> io::Result<()> {
                 after_sse
             }
             _ => {
-                response::write_not_found(&mut out, keep_alive)?;
+                response::write_not_found(&mut out, &request)?;
                 keep_alive
             }
         };

@@ -173,9 +173,9 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
         };
         let keep_alive = request.keep_alive();
         match (request.method(), request.path()) {
-            ("GET", "/") => {
+            ("GET" | "HEAD", "/") => {
                 let page = PAGE.replace("__INSTANCE__", &room.instance);
-                response::write_html(&mut &stream, &page, keep_alive)?;
+                response::write_html(&mut &stream, &page, &request)?;
             }
             ("GET", "/feed") => break request,
             ("POST", "/send") => {
@@ -184,7 +184,7 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
                 sse.send_event(PatchSignals::new(r#"{"text":""}"#))?;
                 sse.finish()?;
             }
-            _ => response::write_not_found(&mut &stream, keep_alive)?,
+            _ => response::write_not_found(&mut &stream, &request)?,
         }
         if !keep_alive {
             return Ok(());

@@ -78,7 +78,7 @@ pub fn handle(stream: TcpStream) -> io::Result<()> {
         let mut keep_alive = request.keep_alive();
         let stream = connection.get_mut();
         if request.path() != "/test" {
-            response::write_not_found(stream, keep_alive)?;
+            response::write_not_found(stream, &request)?;
         } else if !matches!(request.method(), "GET" | "POST") {
             response::write_text(stream, 405, "use GET or POST\n", keep_alive)?;
         } else {

@@ -69,7 +69,7 @@
 //!         let mut requests = RequestReader::new(&stream);
 //!         while let Some(request) = requests.next_request().map_err(std::io::Error::from)? {
 //!             if request.path() != "/feed" {
-//!                 response::write_not_found(&mut &stream, request.keep_alive())?;
+//!                 response::write_not_found(&mut &stream, &request)?;
 //!                 continue;
 //!             }
 //!             let mut sse = SseConnection::start_socket(&stream)?;

@@ -91,10 +91,11 @@
 //!             break;
 //!         }
 //!     };
-//!     let keep_alive = request.keep_alive();
+//!     // Passing the request answers it as it asked: kept alive or not, and
+//!     // without a body if it was HEAD.
 //!     match request.path() {
-//!         "/hello" => response::write_text(connection.get_mut(), 200, "Hello!", keep_alive)?,
-//!         _ => response::write_not_found(connection.get_mut(), keep_alive)?,
+//!         "/hello" => response::write_text(connection.get_mut(), 200, "Hello!", &request)?,
+//!         _ => response::write_not_found(connection.get_mut(), &request)?,
 //!     }
 //! }
 //! drop(connection); // closes the socket

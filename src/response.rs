@@ -2,36 +2,87 @@
 //!
 //! Event streams have their own writer; these helpers are for everything around them — the page
 //! that loads the Datastar client, a health check, an error. Each response is written with one
-//! `write_all` call, carries a `Content-Length`, and states whether the connection stays open:
-//! pass [`Request::keep_alive`](crate::request::Request::keep_alive) as `keep_alive`, and close
-//! the connection after writing when it is `false`.
+//! `write_all` call and carries `Content-Length`, `Date` and `Connection`. Pass the
+//! [`Request`] you are answering (see [`Reply`]): the connection then stays open if it asked
+//! for that, and a `HEAD` request gets the head without the body. Close the connection after
+//! writing when [`Request::keep_alive`] is `false`.
 //!
 //! ```
-//! use dstar::response;
+//! use dstar::{Request, response, testing};
 //!
+//! let request = Request::parse(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")?;
 //! let mut out = Vec::new();
-//! response::write_html(&mut out, "<h1>Hi</h1>", true)?;
-//! assert_eq!(
-//!     String::from_utf8(out).unwrap(),
-//!     "HTTP/1.1 200 OK\r\n\
-//!      Content-Type: text/html; charset=utf-8\r\n\
-//!      Content-Length: 11\r\n\
-//!      Connection: keep-alive\r\n\
-//!      \r\n\
-//!      <h1>Hi</h1>",
-//! );
-//! # Ok::<(), std::io::Error>(())
+//! response::write_html(&mut out, "<h1>Hi</h1>", &request)?;
+//!
+//! let response = testing::decode_response(&out)?;
+//! assert_eq!(response.status, 200);
+//! assert_eq!(response.header("content-type"), Some("text/html; charset=utf-8"));
+//! assert_eq!(response.header("connection"), Some("keep-alive"));
+//! assert_eq!(response.body, b"<h1>Hi</h1>");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
 use std::io::{self, Write};
 
-use crate::request::RequestError;
+use std::time::SystemTime;
+
+use crate::request::{Request, RequestError};
+
+/// How to answer one request: whether the connection stays open after the
+/// response, and whether the request was `HEAD`, whose answer carries the
+/// headers of the response but no body (RFC 9110 §9.3.2).
+///
+/// Every function here takes `impl Into<Reply>`: pass the [`Request`] to
+/// answer it as it asked, or a `bool` to say only whether to keep the
+/// connection open.
+///
+/// ```
+/// use dstar::{Request, response};
+///
+/// let head = Request::parse(b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n")?;
+/// let mut out = Vec::new();
+/// response::write_html(&mut out, "<h1>Hi</h1>", &head)?;
+/// let text = String::from_utf8(out).unwrap();
+/// assert!(text.contains("Content-Length: 11\r\n"));
+/// assert!(text.ends_with("\r\n\r\n"), "no body after the head");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reply {
+    keep_alive: bool,
+    head: bool,
+}
+
+impl From<bool> for Reply {
+    /// A reply to a request that was not `HEAD`; `keep_alive` says whether
+    /// the connection stays open.
+    fn from(keep_alive: bool) -> Self {
+        Reply {
+            keep_alive,
+            head: false,
+        }
+    }
+}
+
+impl From<&Request> for Reply {
+    /// The reply `request` asked for: kept alive as its version and
+    /// `Connection` header say, without a body if it was `HEAD`.
+    fn from(request: &Request) -> Self {
+        Reply {
+            keep_alive: request.keep_alive(),
+            head: request.method() == "HEAD",
+        }
+    }
+}
 
 /// Writes a complete response with the given status, content type and body.
 ///
-/// The status must be a three-digit code and the content type must not contain line breaks;
-/// otherwise nothing is written and the error is [`io::ErrorKind::InvalidInput`]. The reason
-/// phrase comes from [`reason_phrase`].
+/// The response says how long the body is (`Content-Length`), when it was
+/// made (`Date`), and whether the connection stays open (`Connection`); the
+/// body is left out for a `HEAD` request. The status must be a three-digit
+/// code and the content type must not contain control characters; otherwise
+/// nothing is written and the error is [`io::ErrorKind::InvalidInput`]. The
+/// reason phrase comes from [`reason_phrase`].
 ///
 /// ```
 /// use dstar::response;
@@ -39,7 +90,8 @@ use crate::request::RequestError;
 /// let mut out = Vec::new();
 /// response::write_response(&mut out, 201, "application/json", b"{}", false)?;
 /// assert!(out.starts_with(b"HTTP/1.1 201 Created\r\n"));
-/// assert!(out.ends_with(b"Connection: close\r\n\r\n{}"));
+/// assert!(out.windows(19).any(|line| line == b"Connection: close\r\n"));
+/// assert!(out.ends_with(b"\r\n\r\n{}"));
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn write_response<W: Write + ?Sized>(
@@ -47,8 +99,9 @@ pub fn write_response<W: Write + ?Sized>(
     status: u16,
     content_type: &str,
     body: &[u8],
-    keep_alive: bool,
+    reply: impl Into<Reply>,
 ) -> io::Result<()> {
+    let reply = reply.into();
     if !(100..=999).contains(&status) {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -56,26 +109,39 @@ pub fn write_response<W: Write + ?Sized>(
         ));
     }
     // A line break here would let the caller's data start a header of its own.
-    if content_type.bytes().any(|b| b == b'\r' || b == b'\n') {
+    if content_type
+        .bytes()
+        .any(|b| b < 0x20 && b != b'\t' || b == 0x7f)
+    {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            "content type contains a line break",
+            "content type contains a control character",
         ));
     }
-    let connection = if keep_alive { "keep-alive" } else { "close" };
-    let head = format!(
-        "HTTP/1.1 {status} {reason}\r\n\
-         Content-Type: {content_type}\r\n\
-         Content-Length: {length}\r\n\
-         Connection: {connection}\r\n\
-         \r\n",
-        reason = reason_phrase(status),
-        length = body.len(),
-    );
+    let connection = if reply.keep_alive {
+        "keep-alive"
+    } else {
+        "close"
+    };
     // One buffer, one write: no small segments for Nagle's algorithm to hold back.
-    let mut message = Vec::with_capacity(head.len() + body.len());
-    message.extend_from_slice(head.as_bytes());
-    message.extend_from_slice(body);
+    let mut message = Vec::with_capacity(160 + body.len());
+    message.extend_from_slice(
+        format!(
+            "HTTP/1.1 {status} {reason}\r\n\
+             Content-Type: {content_type}\r\n\
+             Content-Length: {length}\r\n\
+             Connection: {connection}\r\n\
+             Date: ",
+            reason = reason_phrase(status),
+            length = body.len(),
+        )
+        .as_bytes(),
+    );
+    crate::date::push_http_date(&mut message, SystemTime::now());
+    message.extend_from_slice(b"\r\n\r\n");
+    if !reply.head {
+        message.extend_from_slice(body);
+    }
     writer.write_all(&message)?;
     writer.flush()
 }
@@ -84,14 +150,14 @@ pub fn write_response<W: Write + ?Sized>(
 pub fn write_html<W: Write + ?Sized>(
     writer: &mut W,
     html: &str,
-    keep_alive: bool,
+    reply: impl Into<Reply>,
 ) -> io::Result<()> {
     write_response(
         writer,
         200,
         "text/html; charset=utf-8",
         html.as_bytes(),
-        keep_alive,
+        reply,
     )
 }
 
@@ -109,20 +175,23 @@ pub fn write_text<W: Write + ?Sized>(
     writer: &mut W,
     status: u16,
     text: &str,
-    keep_alive: bool,
+    reply: impl Into<Reply>,
 ) -> io::Result<()> {
     write_response(
         writer,
         status,
         "text/plain; charset=utf-8",
         text.as_bytes(),
-        keep_alive,
+        reply,
     )
 }
 
 /// Writes `404 Not Found` with a short plain-text body.
-pub fn write_not_found<W: Write + ?Sized>(writer: &mut W, keep_alive: bool) -> io::Result<()> {
-    write_text(writer, 404, "404 Not Found\n", keep_alive)
+pub fn write_not_found<W: Write + ?Sized>(
+    writer: &mut W,
+    reply: impl Into<Reply>,
+) -> io::Result<()> {
+    write_text(writer, 404, "404 Not Found\n", reply)
 }
 
 /// Writes the answer to a request that could not be read or used: its status, and the error's
@@ -141,16 +210,12 @@ pub fn write_not_found<W: Write + ?Sized>(writer: &mut W, keep_alive: bool) -> i
 /// let err = Request::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap_err();
 /// let mut out = Vec::new();
 /// response::write_error(&mut out, &err)?;
-/// assert_eq!(
-///     String::from_utf8(out).unwrap(),
-///     "HTTP/1.1 400 Bad Request\r\n\
-///      Content-Type: text/plain; charset=utf-8\r\n\
-///      Content-Length: 53\r\n\
-///      Connection: close\r\n\
-///      \r\n\
-///      400 Bad Request: HTTP/1.1 request has no Host header\n",
-/// );
-/// # Ok::<(), std::io::Error>(())
+///
+/// let response = dstar::testing::decode_response(&out)?;
+/// assert_eq!((response.status, response.reason.as_str()), (400, "Bad Request"));
+/// assert_eq!(response.header("connection"), Some("close"));
+/// assert_eq!(response.body, b"400 Bad Request: HTTP/1.1 request has no Host header\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn write_error<W: Write + ?Sized>(writer: &mut W, error: &RequestError) -> io::Result<()> {
     let status = error.status();
@@ -208,27 +273,63 @@ pub fn reason_phrase(status: u16) -> &'static str {
 mod tests {
     use super::*;
 
+    /// The response without its `Date` line, which changes every second.
+    fn undated(out: &[u8]) -> String {
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let start = text.find("Date: ").expect("a Date header");
+        let end = start + text[start..].find("\r\n").unwrap() + 2;
+        assert_eq!(end - start, "Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n".len());
+        format!("{}{}", &text[..start], &text[end..])
+    }
+
     #[test]
     fn not_found_closes_when_asked() {
         let mut out = Vec::new();
         write_not_found(&mut out, false).unwrap();
         assert_eq!(
-            out,
-            b"HTTP/1.1 404 Not Found\r\n\
-              Content-Type: text/plain; charset=utf-8\r\n\
-              Content-Length: 14\r\n\
-              Connection: close\r\n\
-              \r\n\
-              404 Not Found\n"
+            undated(&out),
+            "HTTP/1.1 404 Not Found\r\n\
+             Content-Type: text/plain; charset=utf-8\r\n\
+             Content-Length: 14\r\n\
+             Connection: close\r\n\
+             \r\n\
+             404 Not Found\n"
         );
+    }
+
+    #[test]
+    fn head_requests_get_the_head_without_the_body() {
+        for (request, keep_alive) in [
+            (&b"HEAD /page HTTP/1.1\r\nHost: x\r\n\r\n"[..], "keep-alive"),
+            (b"HEAD /page HTTP/1.0\r\n\r\n", "close"),
+        ] {
+            let request = Request::parse(request).unwrap();
+            let mut out = Vec::new();
+            write_html(&mut out, "<p>page</p>", &request).unwrap();
+            assert_eq!(
+                undated(&out),
+                format!(
+                    "HTTP/1.1 200 OK\r\n\
+                     Content-Type: text/html; charset=utf-8\r\n\
+                     Content-Length: 11\r\n\
+                     Connection: {keep_alive}\r\n\
+                     \r\n"
+                )
+            );
+        }
+        let get = Request::parse(b"GET /page HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = Vec::new();
+        write_not_found(&mut out, &get).unwrap();
+        assert!(out.ends_with(b"\r\n\r\n404 Not Found\n"));
     }
 
     #[test]
     fn refuses_header_injection_and_bad_statuses() {
         let mut out = Vec::new();
-        let err =
-            write_response(&mut out, 200, "text/html\r\nSet-Cookie: x", b"", true).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        for content_type in ["text/html\r\nSet-Cookie: x", "text/html\n", "text/\0html"] {
+            let err = write_response(&mut out, 200, content_type, b"", true).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
         let err = write_response(&mut out, 42, "text/plain", b"", true).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(out.is_empty());
