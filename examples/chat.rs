@@ -22,7 +22,7 @@
 use dstar::broadcast::{Config, Hub, Subscription};
 use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals};
 use dstar::request::{Request, RequestReader};
-use dstar::{FormattedEvent, SseConnection, response};
+use dstar::{FormattedEvent, SseResponse, response};
 use serde::Deserialize;
 use std::fmt::Write as _;
 use std::io;
@@ -158,7 +158,7 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
             ("POST", "/send") => {
                 post(room, &request)?;
                 // The answer clears the input box of the tab that sent it.
-                let mut sse = SseConnection::start(&stream)?;
+                let mut sse = SseResponse::for_request(&request).start(&stream)?;
                 sse.send_event(PatchSignals::new(r#"{"text":""}"#))?;
                 sse.finish()?;
             }
@@ -226,7 +226,7 @@ fn post(room: &Room, request: &Request) -> io::Result<()> {
 /// browser is resuming, then every new message.
 fn subscribe(room: &Room, request: &Request, stream: TcpStream) -> io::Result<()> {
     let tab = signals(request).tab;
-    let sse = SseConnection::start_socket(stream)?;
+    let sse = SseResponse::for_request(request).start_socket(stream)?;
     let messages = room.messages.lock().unwrap();
     let mut html = String::from("<ul id=\"messages\">");
     for message in messages.iter() {

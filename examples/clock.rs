@@ -9,9 +9,9 @@
 //! The page loads the Datastar client from its CDN and opens the stream with
 //! `data-init="@get('/clock')"`; each event patches `<span id="clock">`.
 
-use dstar::SseConnection;
+use dstar::SseResponse;
 use dstar::datastar::PatchElements;
-use dstar::request::RequestReader;
+use dstar::request::{Request, RequestReader};
 use dstar::response;
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -74,7 +74,7 @@ fn serve(stream: TcpStream) -> io::Result<()> {
         let keep_alive = request.keep_alive();
         match (request.method(), request.path()) {
             ("GET" | "HEAD", "/") => response::write_html(&mut &stream, PAGE, &request)?,
-            ("GET", "/clock") => return stream_clock(&stream),
+            ("GET", "/clock") => return stream_clock(&request, &stream),
             _ => response::write_not_found(&mut &stream, &request)?,
         }
         if !keep_alive {
@@ -84,8 +84,10 @@ fn serve(stream: TcpStream) -> io::Result<()> {
 }
 
 /// Sends the time every second until the client goes away.
-fn stream_clock(stream: &TcpStream) -> io::Result<()> {
-    let mut sse = SseConnection::start_socket(stream)?;
+fn stream_clock(request: &Request, stream: &TcpStream) -> io::Result<()> {
+    // Chunked for HTTP/1.1; an HTTP/1.0 client (or a proxy speaking 1.0 to
+    // us, as nginx does by default) gets a body ended by closing instead.
+    let mut sse = SseResponse::for_request(request).start_socket(stream)?;
     let mut html = String::new();
     loop {
         html.clear();

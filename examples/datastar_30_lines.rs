@@ -1,5 +1,5 @@
 use dstar::datastar::{ElementPatchMode::Append, PatchElements, PatchSignals};
-use dstar::{SseConnection, request::RequestReader, response};
+use dstar::{SseResponse, request::RequestReader, response};
 use std::{net::TcpListener, thread, time::Duration};
 
 const PAGE: &str = r#"<!doctype html>
@@ -31,7 +31,7 @@ fn main() -> std::io::Result<()> {
                 let json: serde_json::Value = serde_json::from_str(&signals).unwrap_or_default();
                 let count = json["count"].as_u64().unwrap_or(0) + 1;
                 let item = format!("<li>click {count}</li>");
-                let mut sse = SseConnection::start(&stream)?;
+                let mut sse = SseResponse::for_request(&request).start(&stream)?;
                 sse.send_event(PatchSignals::new(&format!(r#"{{"count":{count}}}"#)))?
                     .send_event(PatchElements::new(&item).selector("#log").mode(Append))?;
                 sse.finish()?;

@@ -29,7 +29,7 @@ use dstar::broadcast::{self, Hub, Subscription};
 use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals};
 use dstar::redis_bridge::{Bridge, Config};
 use dstar::request::{Request, RequestReader};
-use dstar::{FormattedEvent, SseConnection, response};
+use dstar::{FormattedEvent, SseResponse, response};
 use serde::Deserialize;
 use std::collections::VecDeque;
 use std::io;
@@ -180,7 +180,7 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
             ("GET", "/feed") => break request,
             ("POST", "/send") => {
                 post(room, &request)?;
-                let mut sse = SseConnection::start(&stream)?;
+                let mut sse = SseResponse::for_request(&request).start(&stream)?;
                 sse.send_event(PatchSignals::new(r#"{"text":""}"#))?;
                 sse.finish()?;
             }
@@ -259,7 +259,7 @@ fn remember(history: &mut VecDeque<FormattedEvent>, event: FormattedEvent) {
 /// the browser is resuming, then every new message. (The stream's
 /// `data-init` sits on `<main>`, outside the list the first event morphs.)
 fn subscribe(room: &Room, request: &Request, stream: TcpStream) -> io::Result<()> {
-    let sse = SseConnection::start_socket(stream)?;
+    let sse = SseResponse::for_request(request).start_socket(stream)?;
     let history = room.history.lock().unwrap();
     let empty = PatchElements::new("<ul id=\"messages\"></ul>");
     let mut subscription = Subscription::new()

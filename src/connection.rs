@@ -437,7 +437,10 @@ impl<W: Write> SseConnection<W> {
     /// Starts an SSE response with the default head (see [`SseResponse::new`])
     /// and flushes it, so the client sees the response before the first event.
     ///
-    /// For a `TcpStream`, prefer [`start_socket`](SseConnection::start_socket).
+    /// For a `TcpStream`, prefer [`start_socket`](SseConnection::start_socket);
+    /// when answering a request, [`SseResponse::for_request`] also frames the
+    /// body for an HTTP/1.0 client (or a proxy that speaks 1.0 upstream, as
+    /// nginx does by default), which cannot read chunked coding.
     pub fn start(writer: W) -> io::Result<Self> {
         SseResponse::new().start(writer)
     }
