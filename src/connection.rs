@@ -244,11 +244,13 @@ impl SseResponse {
 
     /// Adds a header, after the defaults.
     ///
-    /// A `Content-Type` or `Cache-Control` replaces the default one. Checked
-    /// when the response starts: a name that is not an HTTP token, a value
-    /// with CR, LF, NUL or another control character, and the headers that
-    /// frame the body (`Content-Length`, `Transfer-Encoding`, `Connection`),
-    /// are refused there with [`io::ErrorKind::InvalidInput`].
+    /// A `Content-Type`, `Cache-Control` or `Date` replaces the default one.
+    /// Checked when the response starts: a name that is not an HTTP token, a
+    /// value with CR, LF, NUL or another control character, and the headers
+    /// that frame the body or the connection (`Content-Length`,
+    /// `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Trailer`, `Upgrade`),
+    /// are refused there with [`io::ErrorKind::InvalidInput`] and nothing is
+    /// written.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -320,7 +322,7 @@ impl SseResponse {
         } else {
             buf.extend_from_slice(b"Connection: close\r\n");
         }
-        if self.date {
+        if self.date && !user_sets("date") {
             buf.extend_from_slice(b"Date: ");
             crate::date::push_http_date(buf, SystemTime::now());
             buf.extend_from_slice(b"\r\n");
@@ -354,12 +356,23 @@ fn check_header(name: &str, value: &str) -> io::Result<()> {
     if name.is_empty() || !name.bytes().all(syntax::is_tchar) {
         return Err(invalid("has a name that is not an HTTP token"));
     }
-    for framing in ["content-length", "transfer-encoding", "connection"] {
-        if name.eq_ignore_ascii_case(framing) {
-            return Err(invalid(
-                "frames the body, which the SSE connection does itself",
-            ));
-        }
+    // Each of these would contradict the framing written: the body is chunked or ends with the
+    // connection, has no trailer section, and the connection is not switching protocols.
+    const FRAMING: [&str; 6] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "trailer",
+        "upgrade",
+    ];
+    if FRAMING
+        .iter()
+        .any(|framing| name.eq_ignore_ascii_case(framing))
+    {
+        return Err(invalid(
+            "frames the body or the connection, which the SSE connection does itself",
+        ));
     }
     // field-value = *( field-vchar / SP / HTAB ), obs-text allowed (RFC 9110 §5.5).
     if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
