@@ -32,6 +32,8 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use crate::event::{self, Encode, FormattedEvent};
@@ -188,6 +190,10 @@ pub struct SseResponse {
     headers: Vec<(String, String)>,
     chunked: bool,
     date: bool,
+    /// Whether the client asked to keep the connection (`true` unless known otherwise).
+    keep_alive: bool,
+    /// The answered request's mark that its connection ends with its response.
+    closing: Option<Arc<AtomicBool>>,
 }
 
 impl Default for SseResponse {
@@ -208,6 +214,8 @@ impl SseResponse {
             headers: Vec::new(),
             chunked: true,
             date: true,
+            keep_alive: true,
+            closing: None,
         }
     }
 
@@ -215,22 +223,38 @@ impl SseResponse {
     /// for HTTP/1.1, [close-delimited](SseResponse::close_delimited) for
     /// HTTP/1.0, which has no chunked coding.
     ///
+    /// The response also decides whether the connection may carry another
+    /// request once it is [finished](SseConnection::finish): when it starts
+    /// a body that ends with the connection (HTTP/1.0), or the client asked
+    /// for `Connection: close`, the head says `Connection: close` and the
+    /// request is marked (see [`Request::keep_alive`]), so the
+    /// [`RequestReader`](crate::RequestReader) that read it returns
+    /// `Ok(None)` rather than wait for a request that will never come.
+    ///
     /// ```
     /// use dstar::{Request, SseResponse};
     ///
-    /// let old = Request::parse(b"GET /events HTTP/1.0\r\n\r\n")?;
+    /// let old = Request::parse(b"GET /events HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")?;
     /// let sse = SseResponse::for_request(&old).start(Vec::new())?;
     /// let head = String::from_utf8(sse.into_inner()).unwrap();
     /// assert!(head.contains("Connection: close\r\n"));
     /// assert!(!head.contains("Transfer-Encoding"));
+    /// assert!(!old.keep_alive()); // the stream ends with the connection
+    ///
+    /// let new = Request::parse(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    /// let sse = SseResponse::for_request(&new).start(Vec::new())?;
+    /// assert!(sse.finish()?.ends_with(b"0\r\n\r\n"));
+    /// assert!(new.keep_alive()); // finished, the connection carries the next request
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn for_request(request: &Request) -> Self {
-        let response = SseResponse::new();
-        match request.version() {
-            Version::Http10 => response.close_delimited(),
-            Version::Http11 => response,
+        let mut response = SseResponse::new();
+        if request.version() == Version::Http10 {
+            response = response.close_delimited();
         }
+        response.keep_alive = request.keep_alive();
+        response.closing = Some(request.closing_flag());
+        response
     }
 
     /// Sets the status code (default 200).
@@ -264,7 +288,9 @@ impl SseResponse {
 
     /// Sends the body without chunked framing, ended by closing the
     /// connection, with `Connection: close`. For HTTP/1.0 clients, which do
-    /// not understand chunked coding.
+    /// not understand chunked coding. On a response made
+    /// [for a request](SseResponse::for_request), starting it marks the
+    /// connection as ending with this response.
     pub fn close_delimited(mut self) -> Self {
         self.chunked = false;
         self
@@ -292,8 +318,19 @@ impl SseResponse {
     ) -> io::Result<SseConnection<W>> {
         let mut conn = SseConnection::new(writer, self.chunked, probe);
         self.write_head(&mut conn.queue)?;
+        if let Some(closing) = &self.closing
+            && self.closes_connection()
+        {
+            closing.store(true, Ordering::Release);
+        }
         conn.flush()?;
         Ok(conn)
+    }
+
+    /// Whether the connection ends with this response: its body is
+    /// close-delimited, or the client asked to close.
+    fn closes_connection(&self) -> bool {
+        !self.chunked || !self.keep_alive
     }
 
     fn write_head(&self, buf: &mut Vec<u8>) -> io::Result<()> {
@@ -319,7 +356,8 @@ impl SseResponse {
         }
         if self.chunked {
             buf.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-        } else {
+        }
+        if self.closes_connection() {
             buf.extend_from_slice(b"Connection: close\r\n");
         }
         if self.date && !user_sets("date") {
