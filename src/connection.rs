@@ -641,12 +641,18 @@ impl<W: Write> SseConnection<W> {
     /// For a close-delimited or body-only connection nothing is added: close
     /// the writer to end the body.
     pub fn finish(mut self) -> io::Result<W> {
+        self.end_body()?;
+        Ok(self.writer)
+    }
+
+    /// What [`finish`](SseConnection::finish) writes, for a hub that keeps
+    /// the writer to shut its socket down afterwards.
+    pub(crate) fn end_body(&mut self) -> io::Result<()> {
         self.check_open()?;
         if self.chunked {
             self.queue.extend_from_slice(chunked::LAST_CHUNK);
         }
-        self.flush()?;
-        Ok(self.writer)
+        self.flush()
     }
 
     /// Whether the connection is closed; see [`closed`](SseConnection::closed).
