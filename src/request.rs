@@ -540,14 +540,12 @@ impl Request {
     /// # Ok::<(), dstar::request::RequestError>(())
     /// ```
     pub fn path(&self) -> &str {
-        let target = self.target();
-        let before_query = target.split_once('?').map_or(target, |(path, _)| path);
-        strip_scheme_and_authority(before_query)
+        split_target(self.target()).0
     }
 
     /// The query string after the first `?`, still encoded, or `None` when there is no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        split_target(self.target()).1
     }
 
     /// The decoded value of the first query parameter called `name`, or `None` if there is none.
@@ -1859,6 +1857,31 @@ fn is_host_byte(b: u8) -> bool {
 }
 
 /// Drops `scheme://authority` from a target in absolute form.
+/// Splits a request target into the path to route on and the query, as
+/// [`Request::path`] and [`Request::query`] do: for servers that hand you the
+/// target as a string, such as tiny_http's `Request::url()`.
+///
+/// Route on the path, never on the whole target: Datastar sends the page's
+/// signals in the query of every `GET` (`/feed?datastar=%7B%7D`). Both parts
+/// stay percent-encoded; a target in absolute form
+/// (`http://example.com/a?b`) loses its scheme and authority.
+///
+/// ```
+/// use dstar::request::split_target;
+///
+/// assert_eq!(split_target("/clock?datastar=%7B%7D"), ("/clock", Some("datastar=%7B%7D")));
+/// assert_eq!(split_target("/clock"), ("/clock", None));
+/// assert_eq!(split_target("/a?"), ("/a", Some("")));
+/// assert_eq!(split_target("http://example.com/a%20b?c=d"), ("/a%20b", Some("c=d")));
+/// ```
+pub fn split_target(target: &str) -> (&str, Option<&str>) {
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    (strip_scheme_and_authority(path), query)
+}
+
 fn strip_scheme_and_authority(target: &str) -> &str {
     let Some((scheme, rest)) = target.split_once("://") else {
         return target;
