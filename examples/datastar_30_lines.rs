@@ -10,7 +10,8 @@ const PAGE: &str = r#"<!doctype html>
 </body>"#;
 
 fn main() -> std::io::Result<()> {
-    for stream in TcpListener::bind("127.0.0.1:8080")?.incoming() {
+    let addr = std::env::args().nth(1).unwrap_or("127.0.0.1:8080".into());
+    for stream in TcpListener::bind(addr)?.incoming() {
         let stream = stream?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;

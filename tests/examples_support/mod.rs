@@ -57,6 +57,24 @@ impl Example {
     }
 }
 
+impl Example {
+    /// Sends the program SIGINT, as Ctrl-C in a terminal does, and waits
+    /// (at most 30 s) for it to exit; returns whether it exited with 0.
+    pub fn interrupt(&mut self) -> bool {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-INT", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "kill -INT {pid}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the example") {
+                return status.success();
+            }
+            assert!(Instant::now() < deadline, "the example ignored Ctrl-C");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
 impl Drop for Example {
     fn drop(&mut self) {
         let _ = self.child.kill();
