@@ -1831,9 +1831,9 @@ mod tests {
         let _release = Release(Arc::clone(&blocked));
         hub.subscribe(body_only(&blocked), Subscription::new())
             .unwrap();
-        publish_ticks(&hub, 1..=1);
+        publish_ticks(hub, 1..=1);
         blocked.wait("the first write", |log| log.blocked == 1);
-        publish_ticks(&hub, 2..=2);
+        publish_ticks(hub, 2..=2);
 
         // `stop` joins the blocked writer, so let it go a little later.
         let release = {
