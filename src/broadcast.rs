@@ -128,7 +128,8 @@
 //! even if the application still holds a clone of the socket. To the client
 //! that is a network error, not the end of the response: an `EventSource`,
 //! and the Datastar client with its default `retry: 'auto'`, reconnect
-//! (after about a second, then backing off) and send `Last-Event-ID`. A
+//! (Datastar a second later, then backing off, ten tries by default) and
+//! send `Last-Event-ID`. A
 //! cleanly ended stream, by contrast, is *done* to the Datastar client,
 //! which then never asks again. So [`Hub::finish`] is the explicit variant
 //! for an application that means the end: it writes what is queued and the
