@@ -27,8 +27,13 @@ impl Example {
     /// Builds the example with the features this test was built with, and
     /// starts it on a free port: `args` follow the address.
     pub fn start(name: &str, args: &[&str]) -> Example {
+        Example::start_at(name, free_address(), args)
+    }
+
+    /// Like [`start`](Example::start), on a given address: to start a
+    /// program again where an earlier one ran, as a restart does.
+    pub fn start_at(name: &str, addr: SocketAddr, args: &[&str]) -> Example {
         let binary = build(name);
-        let addr = free_address();
         let child = Command::new(&binary)
             .arg(addr.to_string())
             .args(args)
