@@ -610,7 +610,11 @@ impl Bridge {
         };
         let last = last.unwrap_or_default();
         let deadline = Instant::now() + shared.timeout;
-        let fetched = shared.entries_after(wanted, None, deadline);
+        let Some(mut missed) = shared.entries_after(wanted, None, deadline) else {
+            // Redis no longer holds it (or cannot say): the snapshot.
+            let _delivery = lock(&shared.delivery);
+            return hub.subscribe(conn, subscription().last_event_id(Some(last)));
+        };
         let mut delivered = lock(&shared.delivery);
         while *delivered < wanted && Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -620,11 +624,9 @@ impl Bridge {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        let caught_up = *delivered >= wanted;
-        let mut missed = match fetched {
-            Some(missed) if caught_up => missed,
-            _ => return hub.subscribe(conn, subscription().last_event_id(Some(last))),
-        };
+        if *delivered < wanted {
+            return hub.subscribe(conn, subscription().last_event_id(Some(last)));
+        }
         // What the bridge delivered while `missed` was read, read again (a
         // short range) with nothing delivered meanwhile.
         let newest = missed.last().map_or(wanted, |entry| entry.id);

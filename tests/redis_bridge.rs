@@ -407,6 +407,15 @@ fn a_redis_killed_and_restarted_with_its_data_loses_nothing() {
             .collect();
         thread::sleep(Duration::from_millis(200));
         redis.kill();
+        // While Redis is away, a publish fails at once and sends nothing.
+        instances[0].wait_for_stats("the outage to be noticed", |s| !s.connected);
+        let start = Instant::now();
+        let err = instances[0]
+            .bridge
+            .publish(Event::message("during the outage"))
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotConnected, "{err}");
+        assert!(start.elapsed() < Duration::from_millis(500));
         thread::sleep(Duration::from_millis(300));
         redis.run();
         publishers.into_iter().map(|p| p.join().unwrap()).collect()
@@ -425,10 +434,9 @@ fn a_redis_killed_and_restarted_with_its_data_loses_nothing() {
     let refs: Vec<&Client> = clients.iter().collect();
     let all: Vec<&Published> = published.iter().chain([&last]).collect();
     assert_one_log(&refs, &all);
-    let lost: usize = published.iter().map(|p| p.unsent.len()).sum();
+    assert!(clients[0].data().iter().all(|d| d != "during the outage"));
     let acked: usize = published.iter().map(|p| p.acked.len()).sum();
-    assert!(lost > 0, "publishes during the outage fail: {published:?}");
-    assert!(acked > 60, "{published:?}");
+    assert!(acked > 0, "{published:?}");
     for p in &published {
         assert!(p.slowest < Duration::from_secs(3), "{p:?}");
     }
@@ -537,7 +545,9 @@ fn a_redis_restarted_without_its_data_is_a_gap_and_tabs_start_again() {
     assert!(!on_a.finished);
     let (mut again, replay) = a.client(Some(&kept));
     assert_eq!(replay, Replay::Unavailable);
+    a.wait_for_stats("the link back", |s| s.connected);
     let new = publish_many(&a.bridge, "new", 2, Duration::ZERO);
+    assert_eq!(new.acked.len(), 2, "{new:?}");
     again.wait_for_events(3);
     assert_eq!(again.data(), ["full state", "new-1", "new-2"]);
     // The new ids are larger than the lost ones.
@@ -583,9 +593,13 @@ fn entries_trimmed_before_an_instance_read_them_are_a_gap() {
     assert!(gap.reason.contains("trimmed"), "{gap:?}");
     on_a.read_to_end();
     assert!(!on_a.finished);
-    // Nothing after the gap was delivered to the cut stream.
+    // Nothing after the gap was delivered to the cut stream: at most the
+    // first read's entries (the cut may drop what was still queued).
     let got = on_a.data();
-    assert_eq!(got, ["full state", "m-1"], "{got:?}");
+    assert_eq!(got[0], "full state");
+    let expected: Vec<String> = (1..got.len()).map(|k| format!("m-{k}")).collect();
+    assert_eq!(got[1..], expected, "{got:?}");
+    assert!(got.len() <= 11, "{got:?}");
     assert_eq!(a.bridge.stats().gaps, 1);
     // B, which kept up, saw no gap.
     assert_eq!(b.bridge.stats().gaps, 0);
