@@ -514,6 +514,9 @@ fn a_frozen_redis_fails_publishes_fast_and_a_late_add_is_delivered_once() {
     let data = on_a.data();
     let delivered_late = late.uncertain.iter().filter(|d| data.contains(d)).count();
     assert_eq!(data.len(), 10 + delivered_late, "{data:?}");
+    // Redis ran the add it had not answered in time once it was thawed (it
+    // was in its socket buffer): delivered after all, and only once.
+    assert!(delivered_late >= 1, "{data:?}");
     assert!(data.iter().all(|d| !d.starts_with("fast")));
 }
 
@@ -676,16 +679,10 @@ fn instance_process() {
             let _ = out.flush();
             received.deliver().unwrap();
         });
-    let bridge = Bridge::start(hub, config).unwrap();
+    let _bridge = Bridge::start(hub, config).unwrap();
     println!("ready");
     // Until killed, or at most a minute.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-        if bridge.stats().retries > 0 {
-            println!("retried");
-        }
-    }
+    thread::sleep(Duration::from_secs(60));
 }
 
 /// A separate instance process and the ids it prints.
