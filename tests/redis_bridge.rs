@@ -679,16 +679,43 @@ fn instance_process() {
             let _ = out.flush();
             received.deliver().unwrap();
         });
-    let _bridge = Bridge::start(hub, config).unwrap();
+    // SIGUSR1 interrupts a blocked read (`EINTR`) instead of killing.
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: a handler that does nothing, installed before any thread
+    // that could receive the signal starts; no SA_RESTART, so that blocked
+    // reads fail with EINTR.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
+            0
+        );
+    }
+    let bridge = Bridge::start(hub, config).unwrap();
     println!("ready");
-    // Until killed, or at most a minute.
-    thread::sleep(Duration::from_secs(60));
+    // Until killed, or at most a minute: say when reads were retried.
+    let mut retries = 0;
+    for _ in 0..3000 {
+        thread::sleep(Duration::from_millis(20));
+        let stats = bridge.stats();
+        if stats.retries != retries {
+            retries = stats.retries;
+            println!(
+                "retries {retries} reconnects {} gaps {}",
+                stats.reconnects, stats.gaps
+            );
+        }
+    }
 }
 
 /// A separate instance process and the ids it prints.
 struct ChildInstance {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Lines other than ids, as they came.
+    other: Vec<String>,
 }
 
 impl ChildInstance {
@@ -713,6 +740,7 @@ impl ChildInstance {
         let instance = ChildInstance {
             child,
             lines: received,
+            other: Vec::new(),
         };
         instance.wait_for("ready");
         instance
@@ -732,17 +760,16 @@ impl ChildInstance {
     }
 
     /// The next `n` ids it delivers.
-    fn delivered(&self, n: usize) -> Vec<String> {
+    fn delivered(&mut self, n: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut ids = Vec::new();
         while ids.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some((_, id)) = line.split_once("delivered ") {
-                        ids.push(id.to_string());
-                    }
-                }
+                Ok(line) => match line.split_once("delivered ") {
+                    Some((_, id)) => ids.push(id.to_string()),
+                    None => self.other.push(line),
+                },
                 Err(e) => panic!("after {} of {n} ids from the instance: {e}", ids.len()),
             }
         }
@@ -758,6 +785,68 @@ impl Drop for ChildInstance {
     }
 }
 
+/// Sends SIGUSR1 to the instance process's bridge thread, found by name.
+fn interrupt_bridge_thread(child: &Child) {
+    let pid = child.id();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
+    let tid = tasks
+        .filter_map(|task| {
+            let task = task.ok()?.path();
+            let name = std::fs::read_to_string(task.join("comm")).ok()?;
+            let tid: i64 = task.file_name()?.to_str()?.parse().ok()?;
+            (name.trim() == dstar::redis_bridge::THREAD_NAME).then_some(tid)
+        })
+        .next()
+        .expect("the bridge thread");
+    // SAFETY: tgkill takes plain integers; it signals one thread of the
+    // child, which handles SIGUSR1.
+    let sent = unsafe { libc::syscall(libc::SYS_tgkill, pid as i64, tid, libc::SIGUSR1) };
+    assert_eq!(sent, 0, "tgkill");
+}
+
+#[test]
+fn an_interrupted_read_is_retried_not_taken_for_a_lost_link() {
+    let Some(redis) = RedisServer::start(false) else {
+        return;
+    };
+    let a = Instance::start(redis.config("eintr"));
+    let mut instance = ChildInstance::start(&redis, "eintr");
+    let mut published = Vec::new();
+    for n in 0..20 {
+        // The bridge thread is blocked in XREAD most of the time.
+        thread::sleep(Duration::from_millis(30));
+        interrupt_bridge_thread(&instance.child);
+        published.extend(publish_many(&a.bridge, &format!("m{n}"), 5, Duration::ZERO).acked);
+    }
+    assert_eq!(published.len(), 100);
+    let ids_sent: Vec<String> = published.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(instance.delivered(100), ids_sent);
+    // Give its stats line a moment, then read it.
+    publish_many(&a.bridge, "last", 1, Duration::ZERO);
+    instance.delivered(1);
+    thread::sleep(Duration::from_millis(100));
+    while let Ok(line) = instance.lines.try_recv() {
+        instance.other.push(line);
+    }
+    let stats = instance
+        .other
+        .iter()
+        .rev()
+        .find_map(|line| line.split_once("retries ").map(|(_, s)| s.to_string()))
+        .expect("reads were interrupted and retried");
+    let numbers: Vec<u64> = stats
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [retries, _reconnects, gaps] = numbers[..] else {
+        panic!("{stats:?}");
+    };
+    // Each retry reads on, at once, from the last id: none was an outage,
+    // none lost anything.
+    assert!(retries >= 1, "{stats}");
+    assert_eq!(gaps, 0, "{stats}");
+}
+
 #[test]
 fn a_paused_instance_catches_up_and_a_killed_one_is_resumed_elsewhere() {
     let Some(redis) = RedisServer::start(false) else {
@@ -765,7 +854,7 @@ fn a_paused_instance_catches_up_and_a_killed_one_is_resumed_elsewhere() {
     };
     let a = Instance::start(redis.config("pause"));
     let (mut on_a, _) = a.client(None);
-    let paused = ChildInstance::start(&redis, "pause");
+    let mut paused = ChildInstance::start(&redis, "pause");
 
     // Paused for a while (SIGSTOP, then SIGCONT) while 300 are published.
     send_signal(&paused.child, "STOP");
@@ -795,7 +884,7 @@ fn a_paused_instance_catches_up_and_a_killed_one_is_resumed_elsewhere() {
     assert_eq!(ids(&resumed), got[250..]);
 
     // A restarted instance process delivers from where the stream is now.
-    let restarted = ChildInstance::start(&redis, "pause");
+    let mut restarted = ChildInstance::start(&redis, "pause");
     let more = publish_many(&a.bridge, "more", 3, Duration::ZERO);
     let ids_more: Vec<_> = more.acked.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(restarted.delivered(3), ids_more);
