@@ -97,7 +97,9 @@
 //! **Publishing says what happened.** While the bridge knows Redis is
 //! unreachable (its read failed, or a publish did), [`Bridge::publish`]
 //! fails at once with [`NotConnected`](io::ErrorKind::NotConnected) and
-//! sends nothing; it is up again as soon as a read succeeds. At most
+//! sends nothing; it is up again as soon as a read succeeds. An error
+//! answer from Redis is [`InvalidData`](io::ErrorKind::InvalidData), and
+//! nothing was added either. At most
 //! [`Config::publishers`] publishes wait for Redis at a time, each for at
 //! most [`Config::timeout`]; more fail with `NotConnected` at once, so
 //! request threads do not pile up behind a slow Redis. A publish that timed
@@ -366,7 +368,7 @@ pub struct Stats {
     /// Events Redis confirmed it added.
     pub published: u64,
     /// Events certainly not added: the link was down, too many publishes
-    /// were waiting, or connecting failed.
+    /// were waiting, connecting failed, or Redis refused them.
     pub unsent: u64,
     /// Events whose publish timed out or broke off: Redis may have added
     /// them (and then every instance delivers them).
@@ -500,6 +502,9 @@ impl Bridge {
     ///   down, [`Config::publishers`] publishes are already waiting,
     ///   connecting failed, or the bridge is stopped. Nothing was sent;
     ///   counted in [`Stats::unsent`].
+    /// - [`InvalidData`](io::ErrorKind::InvalidData): Redis answered with an
+    ///   error (the key holds something other than a stream, say) and added
+    ///   nothing; counted in [`Stats::unsent`].
     /// - Any other kind ([`TimedOut`](io::ErrorKind::TimedOut), a broken
     ///   connection, an error from Redis): the event may or may not have
     ///   been added; if it was, every instance delivers it, once. Counted in
@@ -820,18 +825,18 @@ impl Shared {
         lock(&self.link)
     }
 
-    /// A new connection whose commands wait at most `read_timeout` for an
-    /// answer.
-    fn connect(&self, read_timeout: Duration) -> io::Result<redis::Connection> {
+    /// A new connection, made within `timeout`, whose commands then wait
+    /// at most that long for an answer too.
+    fn connect(&self, timeout: Duration) -> io::Result<redis::Connection> {
         let what = || format!("dstar redis bridge: cannot connect to {}", self.address);
         let conn = self
             .client
-            .get_connection_with_timeout(self.timeout)
+            .get_connection_with_timeout(timeout)
             .map_err(|e| redis_error(e, &what()))?;
         // The crate clears the timeouts it connected with; keep them, so that
         // no command waits forever on a server that stopped answering.
-        conn.set_read_timeout(Some(read_timeout))
-            .and_then(|()| conn.set_write_timeout(Some(self.timeout)))
+        conn.set_read_timeout(Some(timeout))
+            .and_then(|()| conn.set_write_timeout(Some(timeout)))
             .map_err(|e| redis_error(e, &what()))?;
         Ok(conn)
     }
@@ -904,14 +909,22 @@ impl Shared {
                 lock(&self.pool).idle.push(conn);
                 Ok(value)
             }
+            Err(e) if !e.is_io_error() => {
+                // An error answer: Redis did not run the command.
+                lock(&self.pool).idle.push(conn);
+                let what = format!("dstar redis bridge: Redis at {} refused", self.address);
+                let e = redis_error(e, &what);
+                Err(Failed::NotSent(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    e,
+                )))
+            }
             Err(e) => {
-                // Not put back: a late answer may still be on its way.
+                // Not put back: a late answer may still be on its way. The
+                // link is in doubt until the next read succeeds.
                 let what = format!("dstar redis bridge: Redis at {} failed", self.address);
                 let e = redis_error(e, &what);
-                if e.kind() != io::ErrorKind::Other {
-                    // An I/O error, not an answer: the link is in doubt.
-                    self.down(&e);
-                }
+                self.down(&e);
                 Err(Failed::Uncertain(e))
             }
         }

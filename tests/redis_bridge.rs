@@ -635,6 +635,21 @@ fn malformed_entries_are_skipped_and_counted() {
     assert_eq!(on_a.data(), ["full state", "good"]);
     let stats = a.bridge.stats();
     assert_eq!((stats.received, stats.malformed), (1, 5), "{stats:?}");
+
+    // The key replaced by something that is not a stream: Redis refuses the
+    // add (or the bridge already knows its reads fail): not sent, either way.
+    let _: () = redis.command(redis::cmd("DEL").arg("junk"));
+    let _: () = redis.command(redis::cmd("SET").arg("junk").arg("a string"));
+    let err = a.bridge.publish(Event::message("refused")).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            io::ErrorKind::InvalidData | io::ErrorKind::NotConnected
+        ),
+        "{err}"
+    );
+    let stats = a.bridge.stats();
+    assert_eq!((stats.unsent, stats.uncertain), (1, 0), "{stats:?}");
 }
 
 #[test]
