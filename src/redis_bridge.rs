@@ -382,9 +382,11 @@ pub struct Stats {
     pub resumed: u64,
     /// Times entries were lost to this instance (see [`Gap`]).
     pub gaps: u64,
-    /// Times the link was lost and established again.
+    /// Times the bridge's reader connected again: after a lost link, or an
+    /// interrupted read.
     pub reconnects: u64,
-    /// Interrupted reads retried at once.
+    /// Interrupted reads retried at once (on a new connection, from the
+    /// last entry delivered), without taking the link down.
     pub retries: u64,
 }
 
