@@ -26,7 +26,7 @@
 //!   is told that messages may be missing from that stretch of time.
 
 use dstar::broadcast::{self, Hub, Subscription};
-use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals};
+use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals, client_url};
 use dstar::redis_bridge::{Bridge, Config};
 use dstar::request::{Request, RequestReader};
 use dstar::{FormattedEvent, SseResponse, response};
@@ -47,7 +47,7 @@ const PAGE: &str = r#"<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>dstar chat on __INSTANCE__</title>
-  <script type="module" src="https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.0/bundles/datastar.js"></script>
+  <script type="module" src="CLIENT_URL"></script>
   <style>
     body { font: 1rem system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; }
     #messages { list-style: none; padding: 0; min-height: 10rem; }
@@ -83,6 +83,8 @@ struct Signals {
 type History = Arc<Mutex<VecDeque<FormattedEvent>>>;
 
 struct Room {
+    /// The page, with the Datastar client's URL filled in.
+    page: String,
     /// `port-pid`: the prefix of this instance's event ids.
     instance: String,
     next_id: AtomicU64,
@@ -141,6 +143,7 @@ fn main() -> io::Result<()> {
     println!("redis_chat: serving on http://{local}/ (instance {instance}); {bridge:?}");
 
     let room = Arc::new(Room {
+        page: PAGE.replace("CLIENT_URL", &client_url()?),
         instance,
         next_id: AtomicU64::new(1),
         history,
@@ -174,7 +177,7 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
         let keep_alive = request.keep_alive();
         match (request.method(), request.path()) {
             ("GET" | "HEAD", "/") => {
-                let page = PAGE.replace("__INSTANCE__", &room.instance);
+                let page = room.page.replace("__INSTANCE__", &room.instance);
                 response::write_html(&mut &stream, &page, &request)?;
             }
             ("GET", "/feed") => break request,
