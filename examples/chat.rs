@@ -18,6 +18,10 @@
 //!
 //! Closed tabs are pruned by the hub's heartbeat (every 5 s here), and the
 //! "tabs connected" count drops with them.
+//!
+//! Ctrl-C stops the hub ([`Hub::stop`]): every stream gets what was queued
+//! for it and is then cut rather than finished, so the open tabs reconnect
+//! by themselves to the next server started on the same address.
 
 use dstar::broadcast::{Config, Hub, Subscription};
 use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals, client_url};
@@ -116,6 +120,17 @@ fn main() -> io::Result<()> {
         let room = Arc::clone(&room);
         move || report_presence(&room)
     });
+    // A restart should not leave the tabs behind: a cut stream is, to the
+    // Datastar client, a network error to retry (a finished one is done).
+    ctrlc::set_handler({
+        let room = Arc::clone(&room);
+        move || {
+            println!("\nchat: stopping; the tabs will reconnect to the next server");
+            room.hub.stop();
+            std::process::exit(0);
+        }
+    })
+    .map_err(io::Error::other)?;
 
     for stream in listener.incoming() {
         let stream = match stream {
@@ -154,7 +169,6 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
             Ok(None) => return Ok(()),
             Err(e) => return response::write_error(&mut &stream, &e),
         };
-        let keep_alive = request.keep_alive();
         match (request.method(), request.path()) {
             ("GET" | "HEAD", "/") => response::write_html(&mut &stream, &page(room), &request)?,
             ("GET", "/feed") => break request,
@@ -166,9 +180,6 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
                 sse.finish()?;
             }
             _ => response::write_not_found(&mut &stream, &request)?,
-        }
-        if !keep_alive {
-            return Ok(());
         }
     };
     drop(requests);

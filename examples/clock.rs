@@ -75,14 +75,10 @@ fn serve(stream: TcpStream, page: &str) -> io::Result<()> {
             Ok(None) => return Ok(()),
             Err(e) => return response::write_error(&mut &stream, &e),
         };
-        let keep_alive = request.keep_alive();
         match (request.method(), request.path()) {
             ("GET" | "HEAD", "/") => response::write_html(&mut &stream, page, &request)?,
             ("GET", "/clock") => return stream_clock(&request, &stream),
             _ => response::write_not_found(&mut &stream, &request)?,
-        }
-        if !keep_alive {
-            return Ok(());
         }
     }
 }

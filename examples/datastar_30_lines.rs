@@ -11,9 +11,7 @@ const PAGE: &str = r#"<!doctype html>
 
 fn main() -> std::io::Result<()> {
     let page = PAGE.replace("CLIENT_URL", &client_url()?); // $DATASTAR_CLIENT_URL or the CDN
-    let addr = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let addr = std::env::args().nth(1).unwrap_or("127.0.0.1:8080".into());
     for stream in TcpListener::bind(addr)?.incoming() {
         let (stream, page) = (stream?, page.clone());
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;

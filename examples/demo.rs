@@ -19,8 +19,10 @@
 //! with a short stream that is finished so the connection serves the next
 //! request ([`SseConnection::finish`]), and the Datastar events: patch
 //! elements (replace, append, remove), patch and remove signals, execute
-//! script and console log. Ctrl-C stops it cleanly: every stream is finished
-//! and the process exits with status 0.
+//! script and console log. Ctrl-C stops it cleanly ([`Hub::stop`]): every
+//! live stream gets what was queued for it and is then cut, not finished,
+//! so open tabs reconnect by themselves once the server is back (run it
+//! again on the same address); the process exits with status 0.
 //!
 //! The page loads the Datastar client from its CDN, so the browser needs to
 //! reach cdn.jsdelivr.net, unless `DATASTAR_CLIENT_URL` names another copy
@@ -41,7 +43,7 @@ use dstar::datastar::{
     ConsoleLog, ElementPatchMode, ExecuteScript, PatchElements, PatchSignals, RemoveSignals,
     client_url,
 };
-use dstar::request::{ErrorKind, Request, RequestError, RequestReader, Version};
+use dstar::request::{ErrorKind, Request, RequestError, RequestReader};
 use dstar::{FormattedEvent, SseConnection, SseResponse, response};
 use serde::Deserialize;
 
@@ -103,10 +105,12 @@ fn main() -> io::Result<()> {
     }
 
     let streams = app.hub.stats().subscribers;
-    println!("\ndemo: stopping; finishing {streams} live stream(s)");
+    println!("\ndemo: stopping; cutting {streams} live stream(s) for their tabs to reconnect");
     ticker.thread().unpark();
     let _ = ticker.join();
-    // Ends every stream properly (terminating chunk) and joins its thread.
+    // Writes what is queued, then cuts every stream and joins its thread: a
+    // tab sees a network error and retries, reaching the next server.
+    // (`Hub::finish` would end them cleanly, and Datastar would not retry.)
     app.hub.stop();
     println!("demo: stopped");
     // Connection threads still reading a request hold nothing worth saving;
@@ -220,7 +224,6 @@ fn serve(stream: &TcpStream, app: &App) -> io::Result<()> {
             Ok(None) => return Ok(()),
             Err(e) => return response::write_error(&mut out, &e),
         };
-        let keep_alive = request.keep_alive();
         // `signals()` finds them (query or body) and checks the JSON is
         // well-formed; serde_json checks they have the shape this page gives
         // them.
@@ -237,42 +240,20 @@ fn serve(stream: &TcpStream, app: &App) -> io::Result<()> {
             Err(e) => return response::write_error(&mut out, &e),
         };
         // An action's answer is a short event stream, chunked and finished
-        // for HTTP/1.1; for HTTP/1.0 it is ended by closing the connection.
+        // for HTTP/1.1; for HTTP/1.0 it is ended by closing the connection,
+        // and the reader then reads no further request.
         let sse = || SseResponse::for_request(&request).start_socket(stream);
-        let after_sse = keep_alive && request.version() == Version::Http11;
-        let reusable = match (request.method(), request.path()) {
-            ("GET" | "HEAD", "/") => {
-                response::write_html(&mut out, &page(app), &request)?;
-                keep_alive
-            }
+        match (request.method(), request.path()) {
+            ("GET" | "HEAD", "/") => response::write_html(&mut out, &page(app), &request)?,
             ("GET", "/stream") => return subscribe(stream, &request, &signals, app),
-            ("POST", "/counter/inc") => {
-                counter(sse()?, signals.count.saturating_add(1), "+1")?;
-                after_sse
-            }
-            ("POST", "/counter/dec") => {
-                counter(sse()?, signals.count.saturating_sub(1), "−1")?;
-                after_sse
-            }
-            ("POST", "/counter/reset") => {
-                counter_reset(sse()?)?;
-                after_sse
-            }
-            ("POST", "/messages") => {
-                post_message(sse()?, &signals, app)?;
-                after_sse
-            }
+            ("POST", "/counter/inc") => counter(sse()?, signals.count.saturating_add(1), "+1")?,
+            ("POST", "/counter/dec") => counter(sse()?, signals.count.saturating_sub(1), "−1")?,
+            ("POST", "/counter/reset") => counter_reset(sse()?)?,
+            ("POST", "/messages") => post_message(sse()?, &signals, app)?,
             ("DELETE", path) if path.starts_with("/messages/") => {
-                delete_message(sse()?, &path["/messages/".len()..], app)?;
-                after_sse
+                delete_message(sse()?, &path["/messages/".len()..], app)?
             }
-            _ => {
-                response::write_not_found(&mut out, &request)?;
-                keep_alive
-            }
-        };
-        if !reusable {
-            return Ok(());
+            _ => response::write_not_found(&mut out, &request)?,
         }
     }
 }

@@ -24,6 +24,9 @@
 //! - Stop Redis and post: the message is shown on this instance only, marked
 //!   as such. Start it again: the bridge reconnects by itself and every tab
 //!   is told that messages may be missing from that stretch of time.
+//! - Ctrl-C stops the bridge, then the hub ([`Hub::stop`]), which cuts every
+//!   stream rather than finishing it: the tabs reconnect by themselves, to
+//!   this instance once it is back or to another one behind the same proxy.
 
 use dstar::broadcast::{self, Hub, Subscription};
 use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals, client_url};
@@ -149,6 +152,16 @@ fn main() -> io::Result<()> {
         history,
         bridge,
     });
+    ctrlc::set_handler({
+        let room = Arc::clone(&room);
+        move || {
+            println!("\nredis_chat: stopping; the tabs will reconnect");
+            room.bridge.stop();
+            room.bridge.hub().stop();
+            std::process::exit(0);
+        }
+    })
+    .map_err(io::Error::other)?;
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
         let room = Arc::clone(&room);
@@ -174,7 +187,6 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
             Ok(None) => return Ok(()),
             Err(e) => return response::write_error(&mut &stream, &e),
         };
-        let keep_alive = request.keep_alive();
         match (request.method(), request.path()) {
             ("GET" | "HEAD", "/") => {
                 let page = room.page.replace("__INSTANCE__", &room.instance);
@@ -188,9 +200,6 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
                 sse.finish()?;
             }
             _ => response::write_not_found(&mut &stream, &request)?,
-        }
-        if !keep_alive {
-            return Ok(());
         }
     };
     drop(requests);

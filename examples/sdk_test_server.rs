@@ -22,7 +22,7 @@ use std::thread;
 use std::time::Duration;
 
 use dstar::datastar::{ExecuteScript, PatchElements, PatchSignals, RemoveSignals};
-use dstar::request::{Request, RequestReader, Version};
+use dstar::request::{Request, RequestReader};
 use dstar::{FormattedEvent, SseResponse, response};
 use serde::Deserialize;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
@@ -75,12 +75,14 @@ pub fn handle(stream: TcpStream) -> io::Result<()> {
                 return response::write_error(connection.get_mut(), &err);
             }
         };
-        let mut keep_alive = request.keep_alive();
+        // Whether the connection carries another request is the reader's to decide: it stops
+        // after a request that asked to close, or whose answer ends with the connection (an
+        // event stream to an HTTP/1.0 client).
         let stream = connection.get_mut();
         if request.path() != "/test" {
             response::write_not_found(stream, &request)?;
         } else if !matches!(request.method(), "GET" | "POST") {
-            response::write_text(stream, 405, "use GET or POST\n", keep_alive)?;
+            response::write_text(stream, 405, "use GET or POST\n", &request)?;
         } else {
             match events(&request) {
                 Ok(events) => {
@@ -89,16 +91,11 @@ pub fn handle(stream: TcpStream) -> io::Result<()> {
                         sse.send_formatted(event)?;
                     }
                     sse.finish()?;
-                    // An HTTP/1.0 client gets a body that ends when the connection does.
-                    keep_alive &= request.version() == Version::Http11;
                 }
                 Err(refused) => {
-                    response::write_text(stream, 400, &format!("{refused}\n"), keep_alive)?;
+                    response::write_text(stream, 400, &format!("{refused}\n"), &request)?;
                 }
             }
-        }
-        if !keep_alive {
-            return Ok(());
         }
     }
 }

@@ -15,9 +15,15 @@
 //! included, which is exactly what `SseConnection` writes.)
 //!
 //! The page has a clock (a stream that runs until the tab closes) and a
-//! button whose Datastar action is answered with a short stream that is
-//! finished, after which tiny_http reads the next request from the same
-//! connection.
+//! button whose Datastar action is answered with one event. That answer is
+//! known in full, so it goes out as an ordinary tiny_http response with a
+//! `Content-Length`: tiny_http then decides, as for any response, whether
+//! the connection carries the next request, HTTP/1.0 keep-alive included.
+//! (A stream written through `into_writer` is out of tiny_http's sight, so
+//! only streams that run until the client leaves are written that way.)
+//!
+//! Routes match the path only ([`split_target`]): Datastar adds the page's
+//! signals to every `GET` as a query, `/clock?datastar=%7B%7D`.
 //!
 //! [`Request::into_writer`]: tiny_http::Request::into_writer
 
@@ -27,7 +33,8 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dstar::datastar::{PatchElements, PatchSignals, client_url};
-use dstar::{SseConnection, SseResponse};
+use dstar::request::split_target;
+use dstar::{SseConnection, SseResponse, format_event};
 use tiny_http::{HTTPVersion, Header, Method, Request, Response, Server};
 
 const PAGE: &str = r#"<!doctype html>
@@ -72,10 +79,10 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
 }
 
 fn handle(request: Request, page: &str) -> io::Result<()> {
-    match (request.method(), request.url()) {
+    let path = split_target(request.url()).0.to_owned();
+    match (request.method(), path.as_str()) {
         (Method::Get, "/") => {
-            let html = Header::from_bytes("Content-Type", "text/html; charset=utf-8")
-                .expect("a valid header");
+            let html = header("Content-Type", "text/html; charset=utf-8");
             request.respond(Response::from_string(page).with_header(html))
         }
         (Method::Get, "/clock") => {
@@ -99,11 +106,14 @@ fn handle(request: Request, page: &str) -> io::Result<()> {
                 .ok()
                 .and_then(|signals| signals["clicks"].as_i64())
                 .unwrap_or(0);
-            let mut sse = start_sse(request)?;
-            sse.send_event(PatchSignals::new(&format!("{{\"clicks\":{}}}", clicks + 1)))?;
-            // The terminating chunk ends the response; dropping the writer
-            // lets tiny_http read the next request on this connection.
-            sse.finish()?.flush()
+            let event = format_event(&PatchSignals::new(&format!(
+                "{{\"clicks\":{}}}",
+                clicks + 1
+            )))?;
+            let response = Response::from_string(event)
+                .with_header(header("Content-Type", "text/event-stream"))
+                .with_header(header("Cache-Control", "no-cache"));
+            request.respond(response)
         }
         _ => request.respond(Response::empty(404)),
     }
@@ -123,6 +133,10 @@ fn start_sse(request: Request) -> io::Result<SseConnection<Box<dyn Write + Send>
     // write timeout can be set here: each event is flushed at once, but a
     // client that stops reading holds this thread until the kernel gives up.
     response.start(request.into_writer())
+}
+
+fn header(name: &str, value: &str) -> Header {
+    Header::from_bytes(name, value).expect("a valid header")
 }
 
 /// `HH:MM:SS` in UTC: std has no time zones.

@@ -22,13 +22,14 @@
 //! hub.subscribe(SseConnection::start_socket(socket)?, Subscription::new())?;
 //! assert_eq!(hub.publish(Event::new("greeting").data("hello"))?, 1);
 //!
-//! // Stopping the hub ends every stream and joins every thread.
+//! // Stopping the hub cuts every stream (the client reconnects, to the
+//! // next process, say) and joins every thread.
 //! hub.stop();
 //! let mut bytes = Vec::new();
 //! client.read_to_end(&mut bytes)?;
 //! let response = dstar::testing::decode_response(&bytes).unwrap();
 //! assert_eq!(response.events()[0].data, "hello");
-//! assert!(response.finished);
+//! assert!(!response.finished); // no terminating chunk: the client retries
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
@@ -66,7 +67,9 @@
 //! subscriber that cannot keep up is *evicted*: when its queue is full, or
 //! when a write stays blocked for longer than [`Config::write_timeout`]. An
 //! evicted stream is closed without its terminating chunk, so the client
-//! sees it cut short and reconnects (with `Last-Event-ID`, see replay below).
+//! sees it cut short and reconnects (with `Last-Event-ID`, see replay below);
+//! a [`TcpStream`] is shut down first, so the cut is seen even if the
+//! application holds a clone.
 //!
 //! **Coalescing.** A writer takes everything queued for a subscriber,
 //! frames each event into the connection's buffer, and writes the lot with
@@ -116,9 +119,27 @@
 //! `chat` example does this). Subscribing writes nothing itself, so holding
 //! a lock around it does not wait on the network.
 //!
-//! **Shutdown.** [`Hub::stop`] (also run when the hub is dropped) finishes
-//! every stream — the events still queued, then the terminating chunk, in one
-//! write — and joins every thread the hub started.
+//! **Shutdown.** Stopping a server is usually a restart (a deploy), and its
+//! clients should come back to the next process by themselves.
+//! [`Hub::stop`] (also run when the hub is dropped) therefore *cuts* every
+//! stream: it writes the events still queued, then ends the stream without
+//! the terminating chunk and shuts the socket down, when the writer is a
+//! [`TcpStream`], in both directions — so the client sees the cut at once
+//! even if the application still holds a clone of the socket. To the client
+//! that is a network error, not the end of the response: an `EventSource`,
+//! and the Datastar client with its default `retry: 'auto'`, reconnect
+//! (after about a second, then backing off) and send `Last-Event-ID`. A
+//! cleanly ended stream, by contrast, is *done* to the Datastar client,
+//! which then never asks again. So [`Hub::finish`] is the explicit variant
+//! for an application that means the end: it writes what is queued and the
+//! terminating chunk. Either one joins every thread the hub started; the
+//! first call decides, and a stream offered to the stopped hub is ended the
+//! same way. A close-delimited stream (HTTP/1.0, see
+//! [`SseResponse::for_request`](crate::SseResponse::for_request)) has no
+//! terminating chunk to leave out, so its client sees a cut as a clean end;
+//! behind a proxy, speak HTTP/1.1 to the server (nginx:
+//! `proxy_http_version 1.1`). For a writer other than a `TcpStream` the hub
+//! drops it, which closes the socket unless someone else holds it.
 //!
 //! **Locks.** The registry lock comes before a writer's run-queue lock,
 //! which comes before a subscriber's queue lock; no lock but the
@@ -128,7 +149,7 @@ use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{self, Write};
-use std::net::TcpStream;
+use std::net::{Shutdown, TcpStream};
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -444,6 +465,7 @@ impl Hub {
                 shards,
                 counters: Counters::default(),
                 stopping: AtomicBool::new(false),
+                finishing: AtomicBool::new(false),
                 supervisor: OnceLock::new(),
                 supervisor_idle: AtomicBool::new(false),
             }),
@@ -464,8 +486,10 @@ impl Hub {
     ///
     /// # Errors
     ///
-    /// If the hub is stopped, the stream is finished at once and an error of
-    /// kind [`NotConnected`](io::ErrorKind::NotConnected) is returned. If
+    /// If the hub is stopped, the stream is ended at once, the way
+    /// [`stop`](Hub::stop) or [`finish`](Hub::finish) ended the others, and
+    /// an error of kind [`NotConnected`](io::ErrorKind::NotConnected) is
+    /// returned. If
     /// setting the write timeout or starting the hub's threads (on the first
     /// subscription) fails, the connection is dropped and that error is
     /// returned.
@@ -482,8 +506,13 @@ impl Hub {
         let mut state = shared.lock_state();
         if state.stopped {
             drop(state);
-            // Ending the stream cleanly tells the client this was on purpose.
-            let _ = conn.finish();
+            // As the streams were ended when the hub stopped: cut, so that the
+            // client retries (and finds the next server), or finished.
+            if shared.finishing.load(Ordering::SeqCst) {
+                let _ = conn.finish();
+            } else {
+                let _ = Box::new(conn).cut();
+            }
             return Err(io::Error::new(
                 io::ErrorKind::NotConnected,
                 "dstar hub: cannot subscribe, the hub is stopped",
@@ -632,24 +661,76 @@ impl Hub {
         }
     }
 
-    /// Stops the hub: finishes every stream (what is still queued for it,
-    /// then its terminating chunk) and joins every thread the hub started.
+    /// Stops the hub so that its clients come back: cuts every stream and
+    /// joins every thread the hub started. Use it when the server stops to
+    /// be restarted, a deploy say; it is also what dropping the hub does.
     ///
-    /// Returns when all of them have ended. A writer blocked on a client
+    /// Each stream gets what is still queued for it, then ends *without*
+    /// the terminating chunk, and a [`TcpStream`] is shut down: the client
+    /// sees a network error and reconnects with `Last-Event-ID`, as the
+    /// Datastar client and `EventSource` do by default (see the
+    /// [module docs](self#design), "Shutdown").
+    ///
+    /// Returns when all threads have ended. A writer blocked on a client
     /// that does not read ends when its write times out, so this can take
     /// up to [`Config::write_timeout`]. Later calls to `subscribe` fail and
-    /// `publish` delivers nothing; calling `stop` again does nothing.
+    /// `publish` delivers nothing; calling `stop` or `finish` again does
+    /// nothing.
+    ///
+    /// ```
+    /// use dstar::broadcast::{Hub, Subscription};
+    /// use dstar::{Event, SseConnection, testing};
+    /// # use std::io::{self, Write};
+    /// # use std::sync::{Arc, Mutex};
+    /// # #[derive(Clone, Default)]
+    /// # struct Shared(Arc<Mutex<Vec<u8>>>);
+    /// # impl Write for Shared {
+    /// #     fn write(&mut self, b: &[u8]) -> io::Result<usize> { self.0.lock().unwrap().write(b) }
+    /// #     fn flush(&mut self) -> io::Result<()> { Ok(()) }
+    /// # }
+    /// let out = Shared::default(); // a writer the test can read back
+    /// let hub = Hub::default();
+    /// hub.subscribe(SseConnection::start(out.clone())?, Subscription::new())?;
+    /// hub.publish(Event::new("tick").data("1"))?;
+    /// hub.stop();
+    ///
+    /// let response = testing::decode_response(&out.0.lock().unwrap()).unwrap();
+    /// assert_eq!(response.events()[0].data, "1");
+    /// assert!(!response.finished); // cut short: the client reconnects
+    /// # Ok::<(), io::Error>(())
+    /// ```
     pub fn stop(&self) {
+        self.end_all(End::Cut);
+    }
+
+    /// Stops the hub for good: finishes every stream (what is still queued
+    /// for it, then its terminating chunk, in one write) and joins every
+    /// thread the hub started.
+    ///
+    /// A cleanly ended stream tells the client there is nothing more to
+    /// come: the Datastar client does not reconnect after it. Use this only
+    /// when the application means the end; to restart a server use
+    /// [`stop`](Hub::stop), after which clients come back by themselves.
+    /// Otherwise like `stop`: calling either again does nothing.
+    pub fn finish(&self) {
+        self.end_all(End::Finish);
+    }
+
+    fn end_all(&self, end: End) {
         let shared = &*self.shared;
         let threads = {
             let mut state = shared.lock_state();
+            if !state.stopped {
+                let finishing = end == End::Finish;
+                shared.finishing.store(finishing, Ordering::SeqCst);
+            }
             state.stopped = true;
             shared.stopping.store(true, Ordering::SeqCst);
             state.keys.clear();
             state.ring = VecDeque::new();
             let ids: Vec<u64> = state.subscribers.keys().copied().collect();
             for id in ids {
-                shared.remove(&mut state, id, End::Finish);
+                shared.remove(&mut state, id, end);
             }
             // Writers finish what is on their run queues, then leave.
             for shard in shared.shards.iter() {
@@ -696,9 +777,14 @@ trait Stream: Send {
     fn flush(&mut self) -> io::Result<()>;
     fn check(&mut self) -> io::Result<()>;
     fn finish(self: Box<Self>) -> io::Result<()>;
+    /// Writes what is queued, then ends the stream without its terminating
+    /// chunk: the client sees it cut short.
+    fn cut(self: Box<Self>) -> io::Result<()>;
+    /// Ends the connection without another write.
+    fn abandon(self: Box<Self>);
 }
 
-impl<W: Write + Send> Stream for SseConnection<W> {
+impl<W: Write + Send + 'static> Stream for SseConnection<W> {
     fn queue(&mut self, event: &FormattedEvent) -> io::Result<()> {
         self.queue_formatted(event).map(drop)
     }
@@ -708,8 +794,25 @@ impl<W: Write + Send> Stream for SseConnection<W> {
     fn check(&mut self) -> io::Result<()> {
         self.check_connection()
     }
-    fn finish(self: Box<Self>) -> io::Result<()> {
-        SseConnection::finish(*self).map(drop)
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        // The hub never hands a connection back, so it ends with its stream.
+        let finished = self.end_body();
+        self.abandon();
+        finished
+    }
+    fn cut(mut self: Box<Self>) -> io::Result<()> {
+        let flushed = SseConnection::flush(&mut self);
+        self.abandon();
+        flushed
+    }
+    fn abandon(self: Box<Self>) {
+        // Dropping the writer closes a socket only if nobody else holds it
+        // (a clone the application kept to read requests, say); shutting it
+        // down ends the connection for the client now, whoever holds it.
+        // Both directions: a thread reading a clone sees the end too.
+        if let Some(socket) = (self.get_ref() as &dyn Any).downcast_ref::<TcpStream>() {
+            let _ = socket.shutdown(Shutdown::Both);
+        }
     }
 }
 
@@ -722,6 +825,8 @@ struct Shared {
     counters: Counters,
     /// Set by `stop`, for the supervisor.
     stopping: AtomicBool,
+    /// The hub was stopped with `finish` rather than `stop`.
+    finishing: AtomicBool,
     supervisor: OnceLock<Thread>,
     /// The supervisor is parked until a writer starts writing.
     supervisor_idle: AtomicBool,
@@ -1005,9 +1110,11 @@ enum Mode {
 /// How the hub tells a writer to end a stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
-    /// Write what is queued and the terminating chunk (takeover, shutdown).
+    /// Write what is queued and the terminating chunk (takeover, `finish`).
     Finish,
-    /// Drop the connection without another write (eviction).
+    /// Write what is queued and end without the terminating chunk (`stop`).
+    Cut,
+    /// End the connection without another write (eviction).
     Drop,
 }
 
@@ -1139,17 +1246,23 @@ fn write_batch(
     };
     match end {
         Some(End::Drop) => {
-            *stream = None;
+            if let Some(conn) = stream.take() {
+                conn.abandon();
+            }
             return Ok(Outcome::Ended(None));
         }
-        Some(End::Finish) => {
+        Some(end @ (End::Finish | End::Cut)) => {
             let n = batch.len();
             for message in batch.drain(..) {
                 conn.queue(&message.event)?;
             }
-            // One write: the events still queued, then the last chunk.
+            // One write: the events still queued, then (when finishing) the
+            // last chunk.
             if let Some(conn) = stream.take() {
-                conn.finish()?;
+                match end {
+                    End::Finish => conn.finish()?,
+                    _ => conn.cut()?,
+                }
             }
             shared.count_delivered(n);
             return Ok(Outcome::Ended(None));
@@ -1176,14 +1289,15 @@ fn write_batch(
     Ok(Outcome::Open)
 }
 
-/// Drops a subscriber's connection, even if dropping it panics.
+/// Ends a subscriber's connection without another write, even if dropping
+/// it panics.
 fn drop_stream(sub: &Sub) {
     let taken = sub
         .stream
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .take();
-    let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(taken)));
+    let _ = panic::catch_unwind(AssertUnwindSafe(move || taken.map(Stream::abandon)));
 }
 
 /// The body of a shared writer thread: serves its subscribers in turn until
@@ -1700,9 +1814,11 @@ mod tests {
         assert_eq!(hub.stats().subscribers, 0);
     }
 
-    #[test]
-    fn stop_finishes_every_stream_with_what_was_queued_and_joins_threads() {
-        let hub = Hub::new(Config::new());
+    /// Three streams that can be written and one whose first write blocks,
+    /// each with events 1 and 2 queued or written; then `end` is called on
+    /// the hub while the blocked write is let go a little later. Returns
+    /// the tapes, the blocked one last.
+    fn end_with_a_blocked_writer(hub: &Hub, end: fn(&Hub)) -> Vec<Arc<Tape>> {
         let tapes: Vec<_> = (0..3).map(|_| Tape::new(true)).collect();
         for tape in &tapes {
             let conn = SseResponse::new()
@@ -1727,40 +1843,77 @@ mod tests {
                 blocked.update(|log| log.open = true);
             })
         };
-        hub.stop();
+        end(hub);
         release.join().unwrap();
 
         assert_eq!(hub.stats().threads, 0);
         assert_eq!(hub.stats().subscribers, 0);
-        for tape in &tapes {
-            assert!(tape.lock().dropped);
-            let response = crate::testing::decode_response(tape.text().as_bytes()).unwrap();
-            assert!(response.finished);
-            let data: Vec<_> = response.events().iter().map(|e| e.data.as_str()).collect();
-            assert_eq!(data, ["1", "2"]);
-        }
-        // The blocked one got its queued event too, in the same write as the end.
+        // The blocked one got its queued event too, in one write after the first.
         assert_eq!(blocked.text(), tick(1) + &tick(2));
         assert_eq!(blocked.lock().writes.len(), 2);
+        assert!(blocked.lock().dropped);
 
         assert_eq!(hub.publish(Event::new("tick").data("3")).unwrap(), 0);
-        hub.stop(); // again: nothing to do
+        let mut all = tapes;
+        all.push(blocked);
+        all
+    }
+
+    fn check_ticks(tape: &Tape) -> crate::testing::Response {
+        assert!(tape.lock().dropped);
+        let response = crate::testing::decode_response(tape.text().as_bytes()).unwrap();
+        let data: Vec<_> = response.events().iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["1", "2"]);
+        response
     }
 
     #[test]
-    fn subscribing_to_a_stopped_hub_finishes_the_stream() {
+    fn stop_cuts_every_stream_after_what_was_queued_and_joins_threads() {
         let hub = Hub::new(Config::new());
-        hub.stop();
-        let tape = Tape::new(true);
-        let conn = SseResponse::new()
-            .without_date()
-            .start(Mock(Arc::clone(&tape)))
-            .unwrap();
-        let err = hub.subscribe(conn, Subscription::new()).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::NotConnected);
-        assert!(err.to_string().contains("stopped"), "{err}");
-        assert!(tape.text().ends_with("0\r\n\r\n"));
-        assert!(tape.lock().dropped);
+        let tapes = end_with_a_blocked_writer(&hub, Hub::stop);
+        for tape in &tapes[..3] {
+            let response = check_ticks(tape);
+            // No terminating chunk: the client sees the stream cut and reconnects.
+            assert!(!response.finished, "{:?}", tape.text());
+        }
+        hub.stop(); // again: nothing to do
+        hub.finish(); // nor this: the first call decided
+        for tape in &tapes[..3] {
+            assert!(!tape.text().ends_with("0\r\n\r\n"));
+        }
+    }
+
+    #[test]
+    fn finish_ends_every_stream_with_its_terminating_chunk() {
+        let hub = Hub::new(Config::new());
+        let tapes = end_with_a_blocked_writer(&hub, Hub::finish);
+        for tape in &tapes[..3] {
+            assert!(check_ticks(tape).finished);
+        }
+        // The blocked one's queued event and the end went out in one write.
+        let blocked = &tapes[3];
+        assert_eq!(blocked.lock().writes.last().unwrap(), tick(2).as_bytes());
+        hub.stop(); // nothing to do: already finished
+        hub.finish();
+    }
+
+    #[test]
+    fn subscribing_to_a_stopped_hub_ends_the_stream_as_the_others_were() {
+        for (end, finished) in [(Hub::stop as fn(&Hub), false), (Hub::finish, true)] {
+            let hub = Hub::new(Config::new());
+            end(&hub);
+            let tape = Tape::new(true);
+            let conn = SseResponse::new()
+                .without_date()
+                .start(Mock(Arc::clone(&tape)))
+                .unwrap();
+            let err = hub.subscribe(conn, Subscription::new()).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+            assert!(err.to_string().contains("stopped"), "{err}");
+            assert_eq!(tape.text().ends_with("0\r\n\r\n"), finished);
+            assert!(tape.text().starts_with("HTTP/1.1 200 OK\r\n"));
+            assert!(tape.lock().dropped);
+        }
     }
 
     #[test]
@@ -1774,9 +1927,11 @@ mod tests {
                 .unwrap();
             hub.subscribe(conn, Subscription::new()).unwrap();
         }
-        // Dropping joined the writer, which had dropped the stream.
+        // Dropping joined the writer, which had cut the stream: a server
+        // that exits lets its clients come back to the next one.
         assert!(tape.lock().dropped);
-        assert!(tape.text().ends_with("0\r\n\r\n"));
+        assert!(tape.text().starts_with("HTTP/1.1 200 OK\r\n"));
+        assert!(!tape.text().ends_with("0\r\n\r\n"));
     }
 
     #[test]
@@ -1979,7 +2134,7 @@ mod tests {
             .unwrap();
         hub.subscribe(conn, Subscription::new()).unwrap();
         publish_ticks(&hub, 1..=3);
-        hub.stop();
+        hub.finish();
         assert!(tape.text().ends_with("0\r\n\r\n"));
         assert_eq!(name.lock().unwrap().as_deref(), Some(THREAD_NAME));
     }

@@ -32,6 +32,8 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 use crate::event::{self, Encode, FormattedEvent};
@@ -188,6 +190,10 @@ pub struct SseResponse {
     headers: Vec<(String, String)>,
     chunked: bool,
     date: bool,
+    /// Whether the client asked to keep the connection (`true` unless known otherwise).
+    keep_alive: bool,
+    /// The answered request's mark that its connection ends with its response.
+    closing: Option<Arc<AtomicBool>>,
 }
 
 impl Default for SseResponse {
@@ -208,6 +214,8 @@ impl SseResponse {
             headers: Vec::new(),
             chunked: true,
             date: true,
+            keep_alive: true,
+            closing: None,
         }
     }
 
@@ -215,22 +223,38 @@ impl SseResponse {
     /// for HTTP/1.1, [close-delimited](SseResponse::close_delimited) for
     /// HTTP/1.0, which has no chunked coding.
     ///
+    /// The response also decides whether the connection may carry another
+    /// request once it is [finished](SseConnection::finish): when it starts
+    /// a body that ends with the connection (HTTP/1.0), or the client asked
+    /// for `Connection: close`, the head says `Connection: close` and the
+    /// request is marked (see [`Request::keep_alive`]), so the
+    /// [`RequestReader`](crate::RequestReader) that read it returns
+    /// `Ok(None)` rather than wait for a request that will never come.
+    ///
     /// ```
     /// use dstar::{Request, SseResponse};
     ///
-    /// let old = Request::parse(b"GET /events HTTP/1.0\r\n\r\n")?;
+    /// let old = Request::parse(b"GET /events HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")?;
     /// let sse = SseResponse::for_request(&old).start(Vec::new())?;
     /// let head = String::from_utf8(sse.into_inner()).unwrap();
     /// assert!(head.contains("Connection: close\r\n"));
     /// assert!(!head.contains("Transfer-Encoding"));
+    /// assert!(!old.keep_alive()); // the stream ends with the connection
+    ///
+    /// let new = Request::parse(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    /// let sse = SseResponse::for_request(&new).start(Vec::new())?;
+    /// assert!(sse.finish()?.ends_with(b"0\r\n\r\n"));
+    /// assert!(new.keep_alive()); // finished, the connection carries the next request
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn for_request(request: &Request) -> Self {
-        let response = SseResponse::new();
-        match request.version() {
-            Version::Http10 => response.close_delimited(),
-            Version::Http11 => response,
+        let mut response = SseResponse::new();
+        if request.version() == Version::Http10 {
+            response = response.close_delimited();
         }
+        response.keep_alive = request.keep_alive();
+        response.closing = Some(request.closing_flag());
+        response
     }
 
     /// Sets the status code (default 200).
@@ -244,11 +268,13 @@ impl SseResponse {
 
     /// Adds a header, after the defaults.
     ///
-    /// A `Content-Type` or `Cache-Control` replaces the default one. Checked
-    /// when the response starts: a name that is not an HTTP token, a value
-    /// with CR, LF, NUL or another control character, and the headers that
-    /// frame the body (`Content-Length`, `Transfer-Encoding`, `Connection`),
-    /// are refused there with [`io::ErrorKind::InvalidInput`].
+    /// A `Content-Type`, `Cache-Control` or `Date` replaces the default one.
+    /// Checked when the response starts: a name that is not an HTTP token, a
+    /// value with CR, LF, NUL or another control character, and the headers
+    /// that frame the body or the connection (`Content-Length`,
+    /// `Transfer-Encoding`, `Connection`, `Keep-Alive`, `Trailer`, `Upgrade`),
+    /// are refused there with [`io::ErrorKind::InvalidInput`] and nothing is
+    /// written.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((name.into(), value.into()));
         self
@@ -262,7 +288,9 @@ impl SseResponse {
 
     /// Sends the body without chunked framing, ended by closing the
     /// connection, with `Connection: close`. For HTTP/1.0 clients, which do
-    /// not understand chunked coding.
+    /// not understand chunked coding. On a response made
+    /// [for a request](SseResponse::for_request), starting it marks the
+    /// connection as ending with this response.
     pub fn close_delimited(mut self) -> Self {
         self.chunked = false;
         self
@@ -290,8 +318,19 @@ impl SseResponse {
     ) -> io::Result<SseConnection<W>> {
         let mut conn = SseConnection::new(writer, self.chunked, probe);
         self.write_head(&mut conn.queue)?;
+        if let Some(closing) = &self.closing
+            && self.closes_connection()
+        {
+            closing.store(true, Ordering::Release);
+        }
         conn.flush()?;
         Ok(conn)
+    }
+
+    /// Whether the connection ends with this response: its body is
+    /// close-delimited, or the client asked to close.
+    fn closes_connection(&self) -> bool {
+        !self.chunked || !self.keep_alive
     }
 
     fn write_head(&self, buf: &mut Vec<u8>) -> io::Result<()> {
@@ -317,10 +356,11 @@ impl SseResponse {
         }
         if self.chunked {
             buf.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
-        } else {
+        }
+        if self.closes_connection() {
             buf.extend_from_slice(b"Connection: close\r\n");
         }
-        if self.date {
+        if self.date && !user_sets("date") {
             buf.extend_from_slice(b"Date: ");
             crate::date::push_http_date(buf, SystemTime::now());
             buf.extend_from_slice(b"\r\n");
@@ -354,12 +394,23 @@ fn check_header(name: &str, value: &str) -> io::Result<()> {
     if name.is_empty() || !name.bytes().all(syntax::is_tchar) {
         return Err(invalid("has a name that is not an HTTP token"));
     }
-    for framing in ["content-length", "transfer-encoding", "connection"] {
-        if name.eq_ignore_ascii_case(framing) {
-            return Err(invalid(
-                "frames the body, which the SSE connection does itself",
-            ));
-        }
+    // Each of these would contradict the framing written: the body is chunked or ends with the
+    // connection, has no trailer section, and the connection is not switching protocols.
+    const FRAMING: [&str; 6] = [
+        "content-length",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "trailer",
+        "upgrade",
+    ];
+    if FRAMING
+        .iter()
+        .any(|framing| name.eq_ignore_ascii_case(framing))
+    {
+        return Err(invalid(
+            "frames the body or the connection, which the SSE connection does itself",
+        ));
     }
     // field-value = *( field-vchar / SP / HTAB ), obs-text allowed (RFC 9110 §5.5).
     if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
@@ -590,12 +641,18 @@ impl<W: Write> SseConnection<W> {
     /// For a close-delimited or body-only connection nothing is added: close
     /// the writer to end the body.
     pub fn finish(mut self) -> io::Result<W> {
+        self.end_body()?;
+        Ok(self.writer)
+    }
+
+    /// What [`finish`](SseConnection::finish) writes, for a hub that keeps
+    /// the writer to shut its socket down afterwards.
+    pub(crate) fn end_body(&mut self) -> io::Result<()> {
         self.check_open()?;
         if self.chunked {
             self.queue.extend_from_slice(chunked::LAST_CHUNK);
         }
-        self.flush()?;
-        Ok(self.writer)
+        self.flush()
     }
 
     /// Whether the connection is closed; see [`closed`](SseConnection::closed).

@@ -382,13 +382,20 @@ impl Lines<'_, '_> {
     /// Appends a piece of text, starting a new line at each line break.
     pub fn push(&mut self, piece: &str) -> &mut Self {
         let mut text = piece.as_bytes();
-        if self.after_cr && text.first() == Some(&b'\n') {
+        if text.is_empty() {
+            // An empty piece changes nothing: a CR before it still pairs
+            // with an LF after it.
+            return self;
+        }
+        if self.after_cr && text[0] == b'\n' {
             text = &text[1..];
         }
+        // Also cleared when the piece was only the LF that completed a CRLF,
+        // so that the next piece's LF is a break of its own.
+        self.after_cr = text.last() == Some(&b'\r');
         if text.is_empty() {
             return self;
         }
-        self.after_cr = text.last() == Some(&b'\r');
         self.buf.reserve(text.len());
         while let Some(at) = find_line_break(text) {
             self.buf.extend_from_slice(&text[..at]);
@@ -933,6 +940,56 @@ mod tests {
         }
         // As one text: "a\r\nb\r\nc\n".
         assert_eq!(buf, b"data: p a\ndata: p b\ndata: p c\ndata: p \n");
+    }
+
+    fn pushed(pieces: &[&str]) -> Vec<u8> {
+        let mut buf = Vec::new();
+        {
+            let mut data = DataWriter { buf: &mut buf };
+            let mut lines = data.lines("p ").unwrap();
+            for piece in pieces {
+                lines.push(piece);
+            }
+        }
+        buf
+    }
+
+    #[test]
+    fn an_lf_after_a_split_crlf_is_a_break_of_its_own() {
+        // "\r\n\n": a CRLF, then an LF; three lines, the last two empty.
+        assert_eq!(pushed(&["\r", "\n", "\n"]), pushed(&["\r\n\n"]));
+        assert_eq!(
+            pushed(&["\r", "\n", "\n"]),
+            b"data: p \ndata: p \ndata: p \n"
+        );
+        assert_eq!(
+            pushed(&["a\r", "\n", "\nb"]),
+            b"data: p a\ndata: p \ndata: p b\n"
+        );
+    }
+
+    proptest::proptest! {
+        /// However a text is cut into pieces, it makes the same lines.
+        #[test]
+        fn any_split_of_a_text_gives_the_same_lines(
+            parts in proptest::collection::vec(
+                proptest::sample::select(vec!["\r", "\n", "\r\n", "a", "", "b\r", "\nc"]),
+                0..12,
+            ),
+            cuts in proptest::collection::vec(proptest::bool::ANY, 12),
+        ) {
+            let text = parts.concat();
+            // Join neighbouring parts where `cuts` says not to cut.
+            let mut pieces = vec![String::new()];
+            for (part, cut) in parts.iter().zip(&cuts) {
+                if *cut {
+                    pieces.push(String::new());
+                }
+                pieces.last_mut().unwrap().push_str(part);
+            }
+            let pieces: Vec<&str> = pieces.iter().map(String::as_str).collect();
+            proptest::prop_assert_eq!(pushed(&pieces), pushed(&[text.as_str()]));
+        }
     }
 
     #[test]

@@ -109,6 +109,8 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::io::{self, Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::{json, percent, syntax};
@@ -428,6 +430,10 @@ pub struct Request {
     headers: Vec<HeaderSpan>,
     body: Vec<u8>,
     keep_alive: bool,
+    /// Set once a response that ends with the connection was started for a request read from
+    /// this connection; shared with the [`RequestReader`] (and every clone of the request), which
+    /// then reads no further request.
+    closing: Arc<AtomicBool>,
 }
 
 /// Where a piece of the head sits in [`Request::head`].
@@ -534,14 +540,12 @@ impl Request {
     /// # Ok::<(), dstar::request::RequestError>(())
     /// ```
     pub fn path(&self) -> &str {
-        let target = self.target();
-        let before_query = target.split_once('?').map_or(target, |(path, _)| path);
-        strip_scheme_and_authority(before_query)
+        split_target(self.target()).0
     }
 
     /// The query string after the first `?`, still encoded, or `None` when there is no `?`.
     pub fn query(&self) -> Option<&str> {
-        self.target().split_once('?').map(|(_, query)| query)
+        split_target(self.target()).1
     }
 
     /// The decoded value of the first query parameter called `name`, or `None` if there is none.
@@ -649,10 +653,56 @@ impl Request {
     /// Whether the connection may carry another request after the response to this one.
     ///
     /// HTTP/1.1 connections persist unless the client sent `Connection: close`; HTTP/1.0 ones
-    /// close unless it sent `Connection: keep-alive`. Pass this to the
-    /// [`response`](crate::response) helpers, which tell the client the decision.
+    /// close unless it sent `Connection: keep-alive`. And once a response that ends by closing
+    /// the connection has been started for this request — an event stream to an HTTP/1.0 client,
+    /// which is [close-delimited](crate::SseResponse::for_request), or anything after
+    /// [`close_after_response`](Request::close_after_response) — it is `false` whatever the client
+    /// asked. Pass the request to the [`response`](crate::response) helpers, which tell the client
+    /// the decision; the [`RequestReader`] that read the request follows it by itself.
+    ///
+    /// ```
+    /// use dstar::{Request, SseResponse};
+    ///
+    /// let old = Request::parse(b"GET /feed HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")?;
+    /// assert!(old.keep_alive()); // as asked: a page could be sent with a Content-Length
+    /// let sse = SseResponse::for_request(&old).start(Vec::new())?;
+    /// assert!(!old.keep_alive()); // but this stream ends only when the connection closes
+    /// # drop(sse);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn keep_alive(&self) -> bool {
-        self.keep_alive
+        self.keep_alive && !self.closing.load(Ordering::Acquire)
+    }
+
+    /// Says that the connection ends with the response to this request: call it when you answer
+    /// with a body that the closing of the connection delimits.
+    ///
+    /// From then on [`keep_alive`](Request::keep_alive) is `false`, for this request and its
+    /// clones, and the [`RequestReader`] that read it returns `Ok(None)` instead of reading
+    /// another request, so the server drops the connection and the client sees its response
+    /// end. [`SseResponse::for_request`](crate::SseResponse::for_request) does this by itself
+    /// for the streams it cannot chunk.
+    ///
+    /// ```
+    /// use dstar::request::RequestReader;
+    /// use std::io::Cursor;
+    ///
+    /// let two = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+    /// let mut reader = RequestReader::new(Cursor::new(two.to_vec()));
+    /// let first = reader.next_request()?.unwrap();
+    /// first.close_after_response();
+    /// assert!(!first.keep_alive());
+    /// assert!(reader.next_request()?.is_none()); // /b is never read
+    /// # Ok::<(), dstar::request::RequestError>(())
+    /// ```
+    pub fn close_after_response(&self) {
+        self.closing.store(true, Ordering::Release);
+    }
+
+    /// The mark [`close_after_response`](Request::close_after_response) sets, for a response to
+    /// set when it starts.
+    pub(crate) fn closing_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.closing)
     }
 
     /// The Datastar signals the request carries, as JSON text checked to be well-formed.
@@ -883,7 +933,7 @@ impl fmt::Debug for Request {
             .field("version", &self.version)
             .field("headers", &headers)
             .field("body", &format_args!("{} bytes", self.body.len()))
-            .field("keep_alive", &self.keep_alive)
+            .field("keep_alive", &self.keep_alive())
             .finish()
     }
 }
@@ -964,7 +1014,10 @@ impl<S: Read + Write> RequestReader<S> {
     ///
     /// Returns `Ok(None)` when the connection is finished: the client closed it (or stayed
     /// silent past the stream's read timeout) between requests, the previous request did not
-    /// keep the connection alive, or an earlier call failed. An error means the request could
+    /// keep the connection alive (see [`Request::keep_alive`]: the client asked to close, or
+    /// the response started for it ends with the connection, as an event stream to an HTTP/1.0
+    /// client does), or an earlier call failed. So a server loop that stops at `Ok(None)` never
+    /// waits on a client that is itself waiting for the connection to close. An error means the request could
     /// not be read; answer it with [`write_error`](crate::response::write_error) and close the
     /// connection.
     ///
@@ -1022,6 +1075,9 @@ struct ConnectionState {
     /// Set once no further request may be read: after an error, a close, or a request that
     /// does not keep the connection alive.
     finished: bool,
+    /// Shared with every request read here; see `Request::closing`. Made with the first request,
+    /// so that reading the ones after it allocates nothing for it.
+    closing: Option<Arc<AtomicBool>>,
 }
 
 impl ConnectionState {
@@ -1030,6 +1086,7 @@ impl ConnectionState {
             buffer: Buffer::default(),
             limits,
             finished: false,
+            closing: None,
         }
     }
 
@@ -1038,7 +1095,11 @@ impl ConnectionState {
         stream: &mut R,
         send_continue: &mut dyn FnMut(&mut R) -> io::Result<()>,
     ) -> Result<Next, RequestError> {
-        if self.finished {
+        // A response to the previous request ends with the connection: the client reads it
+        // until the connection closes, so it sends nothing more, and must not be waited for.
+        let closing = self.closing.as_ref();
+        if self.finished || closing.is_some_and(|c| c.load(Ordering::Acquire)) {
+            self.finished = true;
             return Ok(Next::Closed);
         }
         let next = self.read_request_inner(stream, send_continue);
@@ -1068,6 +1129,10 @@ impl ConnectionState {
             headers: head.headers,
             body: Vec::new(),
             keep_alive: false,
+            closing: Arc::clone(
+                self.closing
+                    .get_or_insert_with(|| Arc::new(AtomicBool::new(false))),
+            ),
         };
         self.buffer.consume(head.len);
 
@@ -1792,6 +1857,31 @@ fn is_host_byte(b: u8) -> bool {
 }
 
 /// Drops `scheme://authority` from a target in absolute form.
+/// Splits a request target into the path to route on and the query, as
+/// [`Request::path`] and [`Request::query`] do: for servers that hand you the
+/// target as a string, such as tiny_http's `Request::url()`.
+///
+/// Route on the path, never on the whole target: Datastar sends the page's
+/// signals in the query of every `GET` (`/feed?datastar=%7B%7D`). Both parts
+/// stay percent-encoded; a target in absolute form
+/// (`http://example.com/a?b`) loses its scheme and authority.
+///
+/// ```
+/// use dstar::request::split_target;
+///
+/// assert_eq!(split_target("/clock?datastar=%7B%7D"), ("/clock", Some("datastar=%7B%7D")));
+/// assert_eq!(split_target("/clock"), ("/clock", None));
+/// assert_eq!(split_target("/a?"), ("/a", Some("")));
+/// assert_eq!(split_target("http://example.com/a%20b?c=d"), ("/a%20b", Some("c=d")));
+/// ```
+pub fn split_target(target: &str) -> (&str, Option<&str>) {
+    let (path, query) = match target.split_once('?') {
+        Some((path, query)) => (path, Some(query)),
+        None => (target, None),
+    };
+    (strip_scheme_and_authority(path), query)
+}
+
 fn strip_scheme_and_authority(target: &str) -> &str {
     let Some((scheme, rest)) = target.split_once("://") else {
         return target;

@@ -200,6 +200,49 @@ fn a_newer_subscription_with_the_same_key_finishes_the_older_one() {
     assert_eq!((stats.subscribers, stats.taken_over), (2, 1), "{stats:?}");
 }
 
+/// What a thread holding a clone of a stream's socket reads from it: the
+/// end (`Ok(0)`) once the hub has shut the socket down.
+fn read_kept(mut kept: std::net::TcpStream) -> std::io::Result<usize> {
+    std::io::Read::read(&mut kept, &mut [0u8; 16])
+}
+
+#[test]
+fn stop_cuts_every_stream_so_clients_reconnect_even_if_the_application_holds_the_socket() {
+    let server = Server::new();
+    let hub = Hub::new(Config::new());
+    let mut plain = server.subscribe(&hub, Subscription::new());
+    let (mut held, kept) = server.subscribe_keeping_socket(&hub, Subscription::new());
+    ticks(&hub, 1..=2);
+    held.wait_for_events(2);
+    hub.stop();
+    for client in [&mut plain, &mut held] {
+        // The end arrives now, not when the clone is dropped (or, before
+        // sockets were shut down, only at the client's read timeout).
+        client.read_to_end();
+        assert!(!client.finished, "a stopped stream is cut, not finished");
+        assert_eq!(client.data(), numbers(1..=2));
+    }
+    // The application's own reads on the socket end as well.
+    assert_eq!(read_kept(kept).unwrap(), 0);
+}
+
+#[test]
+fn finish_ends_every_stream_with_its_last_chunk_and_closes_it() {
+    let server = Server::new();
+    let hub = Hub::new(Config::new());
+    let (mut held, kept) = server.subscribe_keeping_socket(&hub, Subscription::new());
+    ticks(&hub, 1..=1);
+    held.wait_for_events(1);
+    hub.finish();
+    held.read_to_end();
+    assert!(
+        held.finished,
+        "a finished stream ends with its terminating chunk"
+    );
+    assert_eq!(held.data(), ["1"]);
+    assert_eq!(read_kept(kept).unwrap(), 0);
+}
+
 #[test]
 fn a_reconnecting_client_gets_what_it_missed_after_its_last_event_id() {
     let server = Server::new();

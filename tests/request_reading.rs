@@ -542,6 +542,66 @@ fn http_1_0_closes_after_one_request_unless_kept_alive() {
 }
 
 #[test]
+fn an_event_stream_to_http_1_0_ends_the_connection_even_if_kept_alive() {
+    let kept = b"GET /feed HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /b HTTP/1.0\r\n\r\n";
+    let mut reader = RequestReader::new(Connection::new(kept, usize::MAX));
+    let feed = reader.next_request().unwrap().unwrap();
+    assert!(feed.keep_alive());
+    let sse = dstar::SseResponse::for_request(&feed)
+        .start(Vec::new())
+        .unwrap();
+    let head = String::from_utf8(sse.into_inner()).unwrap();
+    assert!(head.contains("\r\nConnection: close\r\n"), "{head}");
+    // The client reads the stream until the connection closes: nothing more is read from it.
+    assert!(!feed.keep_alive());
+    assert!(reader.next_request().unwrap().is_none());
+    assert!(reader.next_request().unwrap().is_none());
+
+    // A chunked stream to HTTP/1.1, finished, leaves the connection to the next request.
+    let two = b"GET /feed HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut reader = RequestReader::new(Connection::new(two, usize::MAX));
+    let feed = reader.next_request().unwrap().unwrap();
+    let sse = dstar::SseResponse::for_request(&feed)
+        .start(Vec::new())
+        .unwrap();
+    let head = String::from_utf8(sse.finish().unwrap()).unwrap();
+    assert!(!head.contains("Connection"), "{head}");
+    assert!(feed.keep_alive());
+    assert_eq!(reader.next_request().unwrap().unwrap().path(), "/b");
+}
+
+#[test]
+fn a_stream_to_a_client_that_asked_to_close_says_so() {
+    let request = Request::parse(b"GET /feed HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let request = request.unwrap();
+    let sse = dstar::SseResponse::for_request(&request)
+        .start(Vec::new())
+        .unwrap();
+    let response = dstar::testing::decode_response(&sse.finish().unwrap()).unwrap();
+    assert_eq!(response.header("connection"), Some("close"));
+    assert_eq!(response.header("transfer-encoding"), Some("chunked"));
+    assert!(response.finished);
+}
+
+#[test]
+fn a_request_marked_to_close_ends_the_reader() {
+    let two = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut reader = RequestReader::new(Connection::new(two, usize::MAX));
+    let first = reader.next_request().unwrap().unwrap();
+    let copy = first.clone();
+    copy.close_after_response();
+    assert!(!first.keep_alive());
+    let mut out = Vec::new();
+    dstar::response::write_text(&mut out, 200, "bye", &first).unwrap();
+    assert!(
+        String::from_utf8(out)
+            .unwrap()
+            .contains("Connection: close\r\n")
+    );
+    assert!(reader.next_request().unwrap().is_none());
+}
+
+#[test]
 fn a_connection_ends_cleanly_between_requests() {
     for input in [&b""[..], b"\r\n", b"\r\n\r\n\n"] {
         let mut reader = RequestReader::new(Connection::new(input, 1));

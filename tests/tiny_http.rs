@@ -8,6 +8,8 @@
 //! the next; show the buffering that makes `into_writer` necessary; and check
 //! that the connection serves the next request after a finished stream.
 
+mod examples_support;
+
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
@@ -315,4 +317,68 @@ fn is_timeout(e: &io::Error) -> bool {
         e.kind(),
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
+}
+
+/// `examples/tiny_http.rs` itself, run as a program.
+mod example {
+    use super::examples_support::{Example, http10_keep_alive, read_sized, read_to_close};
+    use std::io::{Read, Write};
+
+    /// Datastar sends the page's signals in the query of every GET: the
+    /// stream must be found by its path.
+    #[test]
+    fn the_example_routes_its_stream_on_the_path_not_the_query() {
+        let example = Example::start("tiny_http", &[]);
+        let mut stream = example.connect();
+        let get = "GET /clock?datastar=%7B%22clicks%22%3A0%7D HTTP/1.1\r\nHost: x\r\n\
+                   Accept: text/event-stream\r\nDatastar-Request: true\r\n\r\n";
+        stream.write_all(get.as_bytes()).unwrap();
+        let mut bytes = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while !bytes.windows(6).any(|w| w == b"clock\"") {
+            let n = stream.read(&mut chunk).expect("a clock event");
+            assert!(
+                n > 0,
+                "the connection closed: {:?}",
+                String::from_utf8_lossy(&bytes)
+            );
+            bytes.extend_from_slice(&chunk[..n]);
+        }
+        let response = dstar::testing::decode_response(&bytes).unwrap();
+        assert_eq!(response.status, 200, "{response:?}");
+        assert_eq!(response.header("content-type"), Some("text/event-stream"));
+        assert!(response.events()[0].data.contains("<span id=\"clock\">"));
+    }
+
+    /// The click's answer has a length, so an HTTP/1.0 client, which has no
+    /// chunked coding, knows where it ends without waiting for the
+    /// connection to close: a close-delimited stream written through
+    /// `into_writer` would have waited on tiny_http, which keeps a
+    /// keep-alive connection open after the writer is dropped. A client that
+    /// did not ask to keep the connection sees it closed.
+    #[test]
+    fn the_example_answers_http10_actions_with_a_length() {
+        let example = Example::start("tiny_http", &[]);
+        let mut stream = example.connect();
+        let request = http10_keep_alive("POST", "/click?datastar=x", r#"{"clicks":1}"#);
+        stream.write_all(request.as_bytes()).unwrap();
+        let (head, body) = read_sized(&mut stream);
+        assert!(head.contains(" 200 OK\r\n"), "{head}");
+        assert!(
+            head.contains("Content-Type: text/event-stream\r\n"),
+            "{head}"
+        );
+        let text = String::from_utf8(body).unwrap();
+        assert!(text.contains("data: signals {\"clicks\":2}\n"), "{text}");
+
+        let body = r#"{"clicks":0}"#;
+        let request = format!(
+            "POST /click HTTP/1.0\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let mut stream = example.connect();
+        stream.write_all(request.as_bytes()).unwrap();
+        let bytes = read_to_close(&mut stream).unwrap();
+        assert!(String::from_utf8_lossy(&bytes).contains(r#"signals {"clicks":1}"#));
+    }
 }

@@ -170,6 +170,20 @@ fn status_and_headers() {
 }
 
 #[test]
+fn a_date_of_the_callers_replaces_the_default_one() {
+    let date = "Sun, 06 Nov 1994 08:49:37 GMT";
+    let sse = SseResponse::new()
+        .header("date", date)
+        .start(Vec::new())
+        .unwrap();
+    let head = written(sse);
+    assert_eq!(head.matches("ate: ").count(), 1, "{head}");
+    assert!(head.contains(&format!("\r\ndate: {date}\r\n")), "{head}");
+    let response = testing::decode_response(head.as_bytes()).unwrap();
+    assert_eq!(response.header("Date"), Some(date));
+}
+
+#[test]
 fn heads_that_would_break_are_refused_before_writing() {
     let refused = [
         SseResponse::new().header("X-A", "a\r\nInjected: 1"),
@@ -183,6 +197,9 @@ fn heads_that_would_break_are_refused_before_writing() {
         SseResponse::new().header("Content-Length", "5"),
         SseResponse::new().header("transfer-encoding", "gzip"),
         SseResponse::new().header("Connection", "keep-alive"),
+        SseResponse::new().header("TRAILER", "X-Checksum"),
+        SseResponse::new().header("Upgrade", "websocket"),
+        SseResponse::new().header("keep-alive", "timeout=5"),
         SseResponse::new().status(204),
         SseResponse::new().status(304),
         SseResponse::new().status(101),

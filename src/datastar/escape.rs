@@ -103,7 +103,9 @@ fn starts_with_ignore_case(text: &[u8], prefix: &[u8]) -> bool {
 /// Pushes an attribute value for a double-quoted attribute.
 ///
 /// `&` and `"` are all a double-quoted value needs; `'`, `<` and `>` are escaped as well so the
-/// value stays inert if someone copies it into another context.
+/// value stays inert if someone copies it into another context. A NUL becomes U+FFFD, which is
+/// what the HTML parser makes of it (WHATWG HTML §13.2.5.36), so the bytes on the wire say what
+/// the page will see rather than a character a strict parser would reject.
 pub(super) fn push_attribute_value(out: &mut Lines<'_, '_>, value: &str) {
     let mut clean = 0;
     for (at, byte) in value.bytes().enumerate() {
@@ -113,6 +115,7 @@ pub(super) fn push_attribute_value(out: &mut Lines<'_, '_>, value: &str) {
             b'\'' => "&#39;",
             b'<' => "&lt;",
             b'>' => "&gt;",
+            b'\0' => "\u{FFFD}",
             _ => continue,
         };
         out.push(&value[clean..at]).push(escaped);
@@ -217,6 +220,10 @@ mod tests {
             "a&amp;b&quot;c&#39;d&lt;e&gt;f"
         );
         assert_eq!(pushed(|l| push_attribute_value(l, "plain")), "plain");
+        assert_eq!(
+            pushed(|l| push_attribute_value(l, "\0a\0\0")),
+            "\u{FFFD}a\u{FFFD}\u{FFFD}"
+        );
     }
 
     #[test]

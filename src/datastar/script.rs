@@ -19,8 +19,11 @@ use crate::event::{DataWriter, Encode, EventMeta, Lines, find_line_break, invali
 /// occurs. The script may span lines; each becomes its own `elements` line.
 ///
 /// Attribute names must be HTML attribute names (no spaces, controls, quotes, `<`, `>`, `/` or
-/// `=`), and attribute values must be a single line; anything else is refused with
-/// [`io::ErrorKind::InvalidInput`] when the event is written.
+/// `=`), each given once (compared ignoring ASCII case, as HTML does), and attribute values must
+/// be a single line; anything else is refused with [`io::ErrorKind::InvalidInput`] when the
+/// event is written. While [`auto_remove`](ExecuteScript::auto_remove) is on, a `data-effect`
+/// attribute of your own is refused too: the page would keep only one of the two effects. A NUL
+/// in a value is written as U+FFFD, which is what the page's HTML parser makes of it.
 ///
 /// ```
 /// use dstar::datastar::ExecuteScript;
@@ -109,8 +112,29 @@ pub(super) fn write_script(
     auto_remove: bool,
     body: impl FnOnce(&mut Lines<'_, '_>),
 ) -> io::Result<()> {
-    for (name, value) in attributes {
+    for (at, (name, value)) in attributes.iter().enumerate() {
         check_attribute_name(name)?;
+        // HTML keeps the first of two attributes with one name (names are ASCII
+        // case-insensitive) and drops the other without a word, so a repeated name, or a
+        // `data-effect` beside the one that removes the script, would be lost in the page.
+        let repeated = attributes[..at]
+            .iter()
+            .any(|(earlier, _)| earlier.eq_ignore_ascii_case(name));
+        if repeated {
+            return Err(invalid_input(
+                "script attribute name",
+                name,
+                "is given twice; the page would keep only the first",
+            ));
+        }
+        if auto_remove && name.eq_ignore_ascii_case("data-effect") {
+            return Err(invalid_input(
+                "script attribute name",
+                name,
+                "clashes with the data-effect that removes the script; \
+                 use auto_remove(false) to write your own",
+            ));
+        }
         if find_line_break(value.as_bytes()).is_some() {
             return Err(invalid_input(
                 &format!("script attribute {name}"),
@@ -212,11 +236,45 @@ mod tests {
                 "{err}"
             );
         }
+        assert_eq!(
+            elements(&ExecuteScript::new("").attributes(&[("nonce", "a\0b")])),
+            "data: elements <script nonce=\"a\u{FFFD}b\" data-effect=\"el.remove()\"></script>"
+        );
         let attributes = [("on click", "x")];
         let err = format_event(&ExecuteScript::new("").attributes(&attributes)).unwrap_err();
         assert!(
             err.to_string().starts_with("script attribute name"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_attribute_the_page_would_drop_is_refused() {
+        for attributes in [
+            &[("data-effect", "alert(1)")][..],
+            &[("DATA-Effect", "alert(1)")],
+            &[("type", "module"), ("TYPE", "text/javascript")],
+            &[("nonce", "a"), ("data-effect", "b"), ("Nonce", "c")],
+        ] {
+            let event = ExecuteScript::new("go()").attributes(attributes);
+            let err = format_event(&event).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{attributes:?}");
+            assert!(
+                err.to_string().starts_with("script attribute name"),
+                "{err}"
+            );
+        }
+        // Without the auto-remove, the effect is the caller's own.
+        let own = [("data-effect", "el.dataset.ran = 1")];
+        assert_eq!(
+            elements(
+                &ExecuteScript::new("go()")
+                    .attributes(&own)
+                    .auto_remove(false)
+            ),
+            "data: elements <script data-effect=\"el.dataset.ran = 1\">go()</script>"
+        );
+        // Other data-* attributes are fine beside it.
+        elements(&ExecuteScript::new("").attributes(&[("data-effect-x", "1")]));
     }
 }

@@ -39,6 +39,21 @@ impl Server {
         self.subscribe_with(hub, sub).0
     }
 
+    /// Like [`subscribe`](Server::subscribe), and returns a clone of the
+    /// accepted socket too, as an application that reads requests on it
+    /// would keep.
+    pub fn subscribe_keeping_socket(&self, hub: &Hub, sub: Subscription) -> (Client, TcpStream) {
+        let client = Client::connect(&self.listener);
+        let (socket, _) = self.listener.accept().expect("accept");
+        socket.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let kept = socket.try_clone().expect("clone the socket");
+        let conn = SseResponse::new()
+            .start_socket(socket)
+            .expect("start the response");
+        hub.subscribe(conn, sub).expect("subscribe");
+        (client, kept)
+    }
+
     /// Like [`subscribe`](Server::subscribe), with how the stream started.
     pub fn subscribe_with(&self, hub: &Hub, sub: Subscription) -> (Client, Replay) {
         let client = Client::connect(&self.listener);
