@@ -1,5 +1,6 @@
-//! Publish→delivery latency through Redis between two instances, beside the
-//! local hub alone, at fixed event rates, in the same run.
+//! Publish→delivery latency through a Redis stream between two instances,
+//! beside the local hub alone and bare Redis pub/sub, at fixed event rates,
+//! in the same run; then what Redis spends per 10,000 retained events.
 //!
 //! ```text
 //! cargo bench --features redis --bench redis_latency
@@ -11,14 +12,21 @@
 //! end; or set `REDIS_URL` to use a running one.
 //!
 //! Two instances, A and B, each a hub with its own bridge and its own Redis
-//! connections, share the Redis channel; they live in this one process, but
+//! connections, share the Redis stream; they live in this one process, but
 //! share nothing else: what passes between them goes through Redis over
 //! loopback TCP. For each rate the bench measures, one after the other:
 //!
 //! - **local hub**: `Hub::publish` on A, read by a subscriber of A;
-//! - **redis**: `Bridge::publish` on A, read by a subscriber of B (another
-//!   instance) and by a subscriber of A (the publisher's own instance,
-//!   which also gets its events back from Redis).
+//! - **redis stream**: `Bridge::publish` on A (`XADD`), read by a subscriber
+//!   of B (another instance) and by a subscriber of A (the publisher's own
+//!   instance, which also gets its events back from Redis, by `XREAD`);
+//! - **pub/sub, bare**: `PUBLISH` on one connection, received on a
+//!   subscribed one — no hub, no SSE: the floor a pub/sub bridge could
+//!   reach, to say what streams cost beside it.
+//!
+//! Memory: 10,000 events (as small as the stamps, and a 200-byte
+//! `datastar-patch-elements`) added to a fresh stream with the bridge's
+//! `XADD`, measured with `MEMORY USAGE` and `INFO memory`'s `used_memory`.
 //!
 //! Every subscriber is a real SSE response on a loopback socket, read by a
 //! thread of its own. Each event carries the time just before the publish
@@ -94,11 +102,147 @@ fn main() -> io::Result<()> {
         let redis = run(base, rate, events, &[&b.hub, &a.hub], |event| {
             a.bridge.publish(event).map(drop)
         })?;
-        report(rate, "redis (A→B, other instance)", &redis[0], &redis.calls);
-        report(rate, "redis (A→A, own instance)", &redis[1], &redis.calls);
+        report(
+            rate,
+            "stream (A→B, other instance)",
+            &redis[0],
+            &redis.calls,
+        );
+        report(rate, "stream (A→A, own instance)", &redis[1], &redis.calls);
+        let (latencies, calls) = pubsub(&url, base, rate, events)?;
+        report(rate, "pub/sub, bare (no hub)", &latencies, &calls);
     }
     let stats = (a.bridge.stats(), b.bridge.stats());
     assert_eq!((stats.0.gaps, stats.1.gaps), (0, 0), "{stats:?}");
+    memory(&url)?;
+    Ok(())
+}
+
+fn connect(url: &str) -> io::Result<redis::Connection> {
+    let conn = redis::Client::open(url)
+        .and_then(|c| c.get_connection_with_timeout(TIMEOUT))
+        .map_err(io::Error::other)?;
+    conn.set_read_timeout(Some(TIMEOUT))
+        .map_err(io::Error::other)?;
+    Ok(conn)
+}
+
+/// Bare pub/sub: the same pace and stamps, `PUBLISH` to a subscribed
+/// connection read on a thread of its own.
+fn pubsub(
+    url: &str,
+    base: Instant,
+    rate: u64,
+    events: usize,
+) -> io::Result<(Vec<Duration>, Vec<Duration>)> {
+    let (ready, is_ready) = std::sync::mpsc::channel();
+    let mut sub = connect(url)?;
+    let reader = thread::spawn(move || -> io::Result<Vec<Duration>> {
+        let mut pubsub = sub.as_pubsub();
+        pubsub
+            .subscribe("dstar-bench-pubsub")
+            .map_err(io::Error::other)?;
+        let _ = ready.send(());
+        let mut latencies = Vec::with_capacity(events);
+        while latencies.len() < events {
+            let message = pubsub.get_message().map_err(io::Error::other)?;
+            let now = base.elapsed();
+            let payload: String = message.get_payload().map_err(io::Error::other)?;
+            if let Ok(sent) = payload.parse::<u128>() {
+                latencies.push(now.saturating_sub(Duration::from_nanos(sent as u64)));
+            }
+        }
+        Ok(latencies)
+    });
+    is_ready.recv_timeout(TIMEOUT).map_err(io::Error::other)?;
+    let mut conn = connect(url)?;
+    let mut publish = |payload: &str| -> io::Result<()> {
+        redis::cmd("PUBLISH")
+            .arg("dstar-bench-pubsub")
+            .arg(payload)
+            .query::<usize>(&mut conn)
+            .map(drop)
+            .map_err(io::Error::other)
+    };
+    for _ in 0..WARM_UP {
+        publish("warm-up")?;
+        thread::sleep(Duration::from_millis(1));
+    }
+    let period = Duration::from_secs(1) / rate as u32;
+    let start = Instant::now();
+    let mut calls = Vec::with_capacity(events);
+    for n in 0..events {
+        let due = start + period * n as u32;
+        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+            thread::sleep(wait);
+        }
+        let sent = base.elapsed();
+        publish(&sent.as_nanos().to_string())?;
+        calls.push(base.elapsed() - sent);
+    }
+    let latencies = reader.join().expect("reader thread")?;
+    Ok((latencies, calls))
+}
+
+/// What Redis spends on 10,000 retained entries, for two sizes of event.
+fn memory(url: &str) -> io::Result<()> {
+    let mut conn = connect(url)?;
+    let used = |conn: &mut redis::Connection| -> io::Result<i64> {
+        let info: String = redis::cmd("INFO")
+            .arg("memory")
+            .query(conn)
+            .map_err(io::Error::other)?;
+        Ok(info
+            .lines()
+            .find_map(|l| l.strip_prefix("used_memory:"))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0))
+    };
+    let stamp = dstar::FormattedEvent::new(&Event::message("1733090000123456789"))?;
+    let html = format!("<li id=\"m-1\"><b>guest</b>: {}</li>", "x".repeat(150));
+    let patch = dstar::FormattedEvent::new(
+        &dstar::datastar::PatchElements::new(&html).selector("#messages"),
+    )?;
+    println!("\nredis memory per 10,000 retained events (XADD MAXLEN ~ 10000):");
+    for (name, event) in [("stamp", &stamp), ("patch", &patch)] {
+        let key = format!("dstar-bench-memory-{name}");
+        let _: () = redis::cmd("DEL")
+            .arg(&key)
+            .query(&mut conn)
+            .map_err(io::Error::other)?;
+        let before = used(&mut conn)?;
+        for _ in 0..10_000 {
+            let _: String = redis::cmd("XADD")
+                .arg(&key)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(10_000)
+                .arg("*")
+                .arg("e")
+                .arg(event.as_str())
+                .query(&mut conn)
+                .map_err(io::Error::other)?;
+        }
+        let after = used(&mut conn)?;
+        let usage: i64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query(&mut conn)
+            .map_err(io::Error::other)?;
+        println!(
+            "  {name:<6} event of {:>3} bytes: MEMORY USAGE {:.0} KiB ({:.0} B/entry), used_memory +{:.0} KiB",
+            event.as_str().len(),
+            usage as f64 / 1024.0,
+            usage as f64 / 10_000.0,
+            (after - before) as f64 / 1024.0,
+        );
+        let _: () = redis::cmd("DEL")
+            .arg(&key)
+            .query(&mut conn)
+            .map_err(io::Error::other)?;
+    }
     Ok(())
 }
 
@@ -110,7 +254,7 @@ struct Instance {
 impl Instance {
     fn start(url: &str) -> io::Result<Instance> {
         let hub = Arc::new(Hub::new(Config::new()));
-        let config = redis_bridge::Config::new(url).channel("dstar-bench");
+        let config = redis_bridge::Config::new(url).stream("dstar-bench");
         let bridge = Bridge::start(Arc::clone(&hub), config)?;
         Ok(Instance { hub, bridge })
     }

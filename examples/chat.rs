@@ -220,15 +220,14 @@ fn post(room: &Room, request: &Request) -> io::Result<()> {
     };
     let mut html = String::new();
     render(&mut html, &message);
-    let id = message.id.to_string();
 
     let mut messages = room.messages.lock().unwrap();
-    // The event id is the message id: a tab that reconnects says which
-    // message it saw last, and the hub replays the ones after it.
+    // The hub gives the event an id of its own (unique to this process): a
+    // tab that reconnects says which event it saw last, and the hub replays
+    // the ones after it, or sends the whole room if that id is not its own.
     let event = PatchElements::new(&html)
         .selector("#messages")
-        .mode(ElementPatchMode::Append)
-        .id(&id);
+        .mode(ElementPatchMode::Append);
     room.hub.publish(event)?;
     messages.push(message);
     if messages.len() > KEEP {

@@ -134,9 +134,6 @@ struct App {
 struct Live {
     messages: VecDeque<Message>,
     next_message: u64,
-    /// The id of the last published event; every event has one, so a tab
-    /// that reconnects can be resumed from any of them.
-    last_event: u64,
     visitors: usize,
 }
 
@@ -162,7 +159,6 @@ impl App {
             live: Mutex::new(Live {
                 messages: VecDeque::new(),
                 next_message: 1,
-                last_event: 0,
                 visitors: 0,
             }),
             stopping: AtomicBool::new(false),
@@ -174,11 +170,12 @@ impl App {
         self.live.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Publishes a patch to every tab, with the next event id.
-    fn publish(&self, live: &mut Live, patch: PatchElements<'_>) {
-        live.last_event += 1;
-        let id = live.last_event.to_string();
-        if let Err(e) = self.hub.publish(patch.id(&id)) {
+    /// Publishes a patch to every tab. The hub gives it an id that no other
+    /// process uses, so a tab that reconnects, even to a restarted demo, is
+    /// resumed only from an event of this one. Called with the state locked
+    /// (`_live`), which orders publishes with the snapshots tabs start from.
+    fn publish(&self, _live: &mut Live, patch: PatchElements<'_>) {
+        if let Err(e) = self.hub.publish(patch) {
             eprintln!("demo: cannot publish: {e}");
         }
     }

@@ -1,9 +1,10 @@
 //! The chat room of `examples/chat.rs`, run as several instances that share
-//! one Redis: a message posted to one instance appears in the tabs of every
-//! instance, in the same order everywhere.
+//! one Redis stream: a message posted to one instance appears in the tabs of
+//! every instance, in the same order everywhere, and every instance shows
+//! the same history, after any restart.
 //!
 //! ```text
-//! redis-server --port 6379 --save "" --appendonly no &
+//! redis-server --port 6379 --appendonly yes &
 //! cargo run --features redis --example redis_chat -- 127.0.0.1:8081 &
 //! cargo run --features redis --example redis_chat -- 127.0.0.1:8082
 //! # open http://127.0.0.1:8081/ and http://127.0.0.1:8082/ side by side
@@ -11,19 +12,21 @@
 //!
 //! The second argument is the Redis URL (default `redis://127.0.0.1:6379/`).
 //!
-//! - `POST /send` publishes the message through the bridge; it is not shown
-//!   here yet. Every instance, this one included, shows it when Redis hands
-//!   it back, so all of them show the same order.
-//! - The bridge's `deliver_with` hook records each message in the room's
-//!   history and delivers it to the hub under one lock, and `GET /feed`
-//!   renders the history and subscribes under the same lock: a new tab never
-//!   misses a message nor gets one twice.
-//! - Event ids carry the instance's port and process id, so they are unique
-//!   across instances, and a tab that reconnects to any instance with
-//!   `Last-Event-ID` gets only what it missed.
-//! - Stop Redis and post: the message is shown on this instance only, marked
-//!   as such. Start it again: the bridge reconnects by itself and every tab
-//!   is told that messages may be missing from that stretch of time.
+//! - `POST /send` adds the message to the stream; it is not shown here yet.
+//!   Every instance, this one included, shows it when it reads it from the
+//!   stream, so all of them show the same order, with the same event ids
+//!   (the stream's entry ids).
+//! - The history comes from the stream: the bridge delivers the newest
+//!   entries when it starts (`preload`), and its `deliver_with` hook records
+//!   each message. `GET /feed` renders the history inside the bridge's
+//!   `subscribe`, under the lock the hook runs under: a new tab never misses
+//!   a message nor gets one twice.
+//! - A tab that reconnects to any instance, a restarted one included, with
+//!   `Last-Event-ID` gets only what it missed (from the ring, or from Redis).
+//! - Stop Redis and post: the post fails at once, and the message is shown
+//!   on this instance only, marked as such (it was certainly not sent).
+//!   Start Redis again: the bridge reads on from where it was, and nothing
+//!   posted elsewhere meanwhile is missing.
 //! - Ctrl-C stops the bridge, then the hub ([`Hub::stop`]), which cuts every
 //!   stream rather than finishing it: the tabs reconnect by themselves, to
 //!   this instance once it is back or to another one behind the same proxy.
@@ -37,7 +40,6 @@ use serde::Deserialize;
 use std::collections::VecDeque;
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -81,16 +83,16 @@ struct Signals {
     text: String,
 }
 
-/// The message events new tabs are shown, oldest first. Its lock orders
-/// deliveries to the hub with the streams that start.
+/// The message events new tabs are shown, oldest first. Updated by the
+/// bridge's `deliver_with` and read in its `subscribe`, both under the
+/// bridge's delivery lock.
 type History = Arc<Mutex<VecDeque<FormattedEvent>>>;
 
 struct Room {
     /// The page, with the Datastar client's URL filled in.
     page: String,
-    /// `port-pid`: the prefix of this instance's event ids.
+    /// `host:port`, shown in the page's title.
     instance: String,
-    next_id: AtomicU64,
     history: History,
     bridge: Bridge,
 }
@@ -103,12 +105,14 @@ fn main() -> io::Result<()> {
         .unwrap_or_else(|| "redis://127.0.0.1:6379/".into());
     let listener = TcpListener::bind(&addr)?;
     let local = listener.local_addr()?;
-    let instance = format!("{}-{}", local.port(), std::process::id());
+    let instance = local.to_string();
 
     let hub = Arc::new(Hub::new(broadcast::Config::new().replay(4 * KEEP)));
     let history = History::default();
     let config = Config::new(redis_url)
-        .channel("dstar-chat")
+        .stream("dstar-chat")
+        // The history, from the stream, at start and after a gap.
+        .preload(KEEP)
         .deliver_with({
             let history = Arc::clone(&history);
             move |received| {
@@ -121,34 +125,20 @@ fn main() -> io::Result<()> {
             }
         })
         .on_gap({
-            let (hub, history) = (Arc::clone(&hub), Arc::clone(&history));
-            let next_note = AtomicU64::new(1);
-            let instance = instance.clone();
+            let history = Arc::clone(&history);
             move |gap| {
-                eprintln!(
-                    "redis_chat: Redis was unreachable for {:?}: {}",
-                    gap.duration, gap.error
-                );
-                let text = format!(
-                    "Redis was unreachable for {:.0?}: messages from other instances \
-                     may be missing here.",
-                    gap.duration
-                );
-                // With an id, so a tab resuming across the gap is told too.
-                let id = format!(
-                    "{instance}-note-{}",
-                    next_note.fetch_add(1, Ordering::Relaxed)
-                );
-                let _ = publish_locally(&hub, &history, &note_html(&text), &id);
+                // Every tab has been cut off, and comes back to a new
+                // snapshot: the history, delivered again from the stream.
+                eprintln!("redis_chat: messages were lost: {}", gap.reason);
+                history.lock().unwrap().clear();
             }
         });
     let bridge = Bridge::start(hub, config)?;
-    println!("redis_chat: serving on http://{local}/ (instance {instance}); {bridge:?}");
+    println!("redis_chat: serving on http://{local}/; {bridge:?}");
 
     let room = Arc::new(Room {
         page: PAGE.replace("CLIENT_URL", &client_url()?),
         instance,
-        next_id: AtomicU64::new(1),
         history,
         bridge,
     });
@@ -206,8 +196,8 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
     subscribe(room, &feed, stream)
 }
 
-/// Publishes a message through Redis, or shows it here only if Redis is
-/// unreachable.
+/// Adds a message to the stream, or shows it here only if it certainly was
+/// not sent.
 fn post(room: &Room, request: &Request) -> io::Result<()> {
     let json = request.signals().ok().flatten().unwrap_or_default();
     let Signals { name, text } = serde_json::from_str(&json).unwrap_or_default();
@@ -219,44 +209,34 @@ fn post(room: &Room, request: &Request) -> io::Result<()> {
         "" => "anonymous".into(),
         name => name.chars().take(40).collect(),
     };
-    let id = format!(
-        "{}-{}",
-        room.instance,
-        room.next_id.fetch_add(1, Ordering::Relaxed)
-    );
+    let html = format!("<li><b>{}</b>: {}</li>", escape(&name), escape(&text));
+    let event = PatchElements::new(&html)
+        .selector("#messages")
+        .mode(ElementPatchMode::Append);
+    // Not shown here yet: the bridge delivers it when it reads it back.
+    let e = match room.bridge.publish(event) {
+        Ok(_) => return Ok(()),
+        Err(e) => e,
+    };
+    eprintln!("redis_chat: {e}");
+    if e.kind() != io::ErrorKind::NotConnected {
+        // Redis may have taken it: then every instance shows it, once.
+        return Ok(());
+    }
+    // Certainly not sent: better shown here, marked, than nowhere. The hub
+    // gives it an id of its own.
     let html = format!(
-        "<li id=\"m-{id}\"><b>{}</b>: {}</li>",
+        "<li class=\"note\"><b>{}</b>: {} <i>(only on this instance: Redis is unreachable)</i></li>",
         escape(&name),
         escape(&text)
     );
     let event = PatchElements::new(&html)
         .selector("#messages")
-        .mode(ElementPatchMode::Append)
-        .id(&id);
-    // Not shown here yet: the bridge delivers it when Redis sends it back.
-    let Err(e) = room.bridge.publish(event) else {
-        return Ok(());
-    };
-    eprintln!("redis_chat: {e}");
-    // The local hub still works: better shown here than nowhere. (If the
-    // connection broke after Redis took the message, it may show twice.)
-    let html = format!(
-        "<li id=\"m-{id}\"><b>{}</b>: {} <i>(only on this instance: Redis is unreachable)</i></li>",
-        escape(&name),
-        escape(&text)
-    );
-    publish_locally(room.bridge.hub(), &room.history, &html, &id)
-}
-
-/// Appends a list item to the room on this instance only.
-fn publish_locally(hub: &Hub, history: &History, html: &str, id: &str) -> io::Result<()> {
-    let event = PatchElements::new(html)
-        .selector("#messages")
-        .mode(ElementPatchMode::Append)
-        .id(id);
-    let mut history = history.lock().unwrap();
-    hub.publish(event)?;
-    remember(&mut history, FormattedEvent::new(&event)?);
+        .mode(ElementPatchMode::Append);
+    let mut history = room.history.lock().unwrap();
+    let local = FormattedEvent::new(&event)?;
+    room.bridge.hub().publish_formatted(None, local.clone())?;
+    remember(&mut history, local);
     Ok(())
 }
 
@@ -272,25 +252,22 @@ fn remember(history: &mut VecDeque<FormattedEvent>, event: FormattedEvent) {
 /// `data-init` sits on `<main>`, outside the list the first event morphs.)
 fn subscribe(room: &Room, request: &Request, stream: TcpStream) -> io::Result<()> {
     let sse = SseResponse::for_request(request).start_socket(stream)?;
-    let history = room.history.lock().unwrap();
-    let empty = PatchElements::new("<ul id=\"messages\"></ul>");
-    let mut subscription = Subscription::new()
-        .last_event_id(request.last_event_id())
-        .snapshot(FormattedEvent::new(&empty)?);
-    for event in history.iter() {
-        subscription = subscription.snapshot(event.clone());
-    }
-    let replay = room.bridge.hub().subscribe(sse, subscription)?;
-    drop(history);
+    let empty = FormattedEvent::new(&PatchElements::new("<ul id=\"messages\"></ul>"))?;
+    // Rendered under the bridge's delivery lock, so the history and the
+    // live messages after it join exactly.
+    let replay = room.bridge.subscribe(sse, request.last_event_id(), || {
+        let history = room.history.lock().unwrap();
+        history
+            .iter()
+            .fold(Subscription::new().snapshot(empty), |sub, event| {
+                sub.snapshot(event.clone())
+            })
+    })?;
     println!(
         "redis_chat: a tab subscribed ({replay:?}); {:?}",
         room.bridge.stats()
     );
     Ok(())
-}
-
-fn note_html(text: &str) -> String {
-    format!("<li class=\"note\">{}</li>", escape(text))
 }
 
 /// HTML-escapes user text: a message must not become markup.

@@ -108,9 +108,18 @@
 //! nothing is replayed: a partial replay would look complete while missing
 //! events. Instead the stream starts with the subscription's
 //! [snapshot](Subscription::snapshot) events, as it does for a new client, so
-//! the application sends its full state in the one case it has to. Only
-//! events with an id can be resumed from, so give every event one when
-//! replay is on.
+//! the application sends its full state in the one case it has to.
+//!
+//! **Ids.** With replay on, the hub numbers every event published without
+//! an id itself: `<epoch>-1`, `<epoch>-2`, ..., where the
+//! [epoch](Hub::epoch) is drawn afresh for every hub. So an id a browser
+//! kept from a process that has since restarted, or from another instance,
+//! is never one of this hub's, and resuming from it takes the snapshot path
+//! instead of replaying the wrong events. Leave ids to the hub: an id you
+//! give yourself is kept as it is, and is then yours to keep unique across
+//! restarts (the [Redis bridge](crate#features) gives the stream's entry
+//! ids, which are). With replay off the hub adds no ids: nothing could be
+//! resumed from them, and events stay as small as you wrote them.
 //!
 //! **Consistency with your own state.** The hub orders publishes and
 //! subscriptions among themselves. To make a snapshot consistent with the
@@ -312,6 +321,7 @@ pub struct Subscription {
     key: Option<String>,
     last_event_id: Option<String>,
     snapshot: Vec<FormattedEvent>,
+    resume_with: Option<Vec<(Option<Box<str>>, FormattedEvent)>>,
 }
 
 impl Subscription {
@@ -348,6 +358,27 @@ impl Subscription {
         self.snapshot.push(event);
         self
     }
+
+    /// Resume with these events instead of the ones in the hub's ring: every
+    /// event published after the [`last_event_id`](Subscription::last_event_id),
+    /// oldest first, each with the topic it was published to (`None` for
+    /// everyone), up to and including the newest one this hub has published.
+    ///
+    /// This is for a hub fed from a durable log that outlives its ring, such
+    /// as a Redis stream (see [`redis_bridge`](crate#features)): the caller
+    /// reads what the client missed from the log, and subscribes while
+    /// nothing else publishes to the hub, so that the live events follow
+    /// with no gap and no duplicate. The hub keeps only the events of the
+    /// subscription's topics, and [`Hub::subscribe`] returns
+    /// [`Replay::Replayed`] with their number; the snapshot is not sent.
+    pub fn resume_with(mut self, missed: Vec<(Option<String>, FormattedEvent)>) -> Self {
+        let missed = missed
+            .into_iter()
+            .map(|(topic, event)| (topic.map(String::into_boxed_str), event))
+            .collect();
+        self.resume_with = Some(missed);
+        self
+    }
 }
 
 /// How a subscription started, as returned by [`Hub::subscribe`].
@@ -366,7 +397,7 @@ pub enum Replay {
 /// A snapshot of a hub's counters, from [`Hub::stats`].
 ///
 /// Every subscriber that has left the hub is counted once, in `evicted`,
-/// `disconnected`, `taken_over`, or (at shutdown) none of them.
+/// `disconnected`, `taken_over`, `reset`, or (at shutdown) none of them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -396,12 +427,17 @@ pub struct Stats {
     /// Stalled subscribers handed a thread of their own (see
     /// [`Config::handoff_after`]).
     pub handoffs: u64,
+    /// Subscribers cut off by [`Hub::reset`].
+    pub reset: u64,
 }
 
 /// A broadcast hub: many SSE streams, written by a few shared threads.
 ///
 /// Share it between request threads in an `Arc`; dropping the last one stops
 /// it. See the [module docs](self) for how it behaves.
+///
+/// With replay on, the hub numbers the events published without an id
+/// itself, as `<epoch>-<n>`; see [replay](self#design) and [`Hub::epoch`].
 pub struct Hub {
     shared: Arc<Shared>,
 }
@@ -451,11 +487,13 @@ impl Hub {
         Hub {
             shared: Arc::new(Shared {
                 config,
+                epoch: new_epoch(),
                 clock: Instant::now(),
                 state: Mutex::new(State {
                     stopped: false,
                     started: false,
                     next_id: 0,
+                    next_event: 0,
                     next_shard: 0,
                     subscribers: HashMap::new(),
                     keys: HashMap::new(),
@@ -598,16 +636,26 @@ impl Hub {
         topic: Option<&str>,
         event: FormattedEvent,
     ) -> io::Result<usize> {
-        let message = Arc::new(Message {
-            event,
-            topic: topic.map(Box::from),
-        });
         let shared = &*self.shared;
         let capacity = shared.config.queue_capacity;
         let mut state = shared.lock_state();
         if state.stopped {
             return Ok(0);
         }
+        let event = match event.id() {
+            // Numbered under the lock, so that the numbers follow the ring's
+            // order. The epoch and a number cannot break framing.
+            None if shared.config.replay > 0 => {
+                state.next_event += 1;
+                let id = format!("{}-{}", shared.epoch, state.next_event);
+                event.with_id(&id)?
+            }
+            _ => event,
+        };
+        let message = Arc::new(Message {
+            event,
+            topic: topic.map(Box::from),
+        });
         shared.counters.published.fetch_add(1, Ordering::Relaxed);
         if shared.config.replay > 0 {
             if state.ring.len() == shared.config.replay {
@@ -658,7 +706,75 @@ impl Hub {
             disconnected: c.disconnected.load(Ordering::Relaxed),
             taken_over: c.taken_over.load(Ordering::Relaxed),
             handoffs: c.handoffs.load(Ordering::Relaxed),
+            reset: c.reset.load(Ordering::Relaxed),
         }
+    }
+
+    /// The hub's epoch: the prefix of the ids it gives events published
+    /// without one (`<epoch>-1`, `<epoch>-2`, ...), when replay is on.
+    ///
+    /// It is different for every hub, in this process and in any other (16
+    /// hex digits drawn from the clock, the process id, a counter and the
+    /// system's randomness), so an id that a browser kept from another
+    /// process, or from an earlier hub, is never taken for one of this
+    /// hub's: resuming from it takes the snapshot path.
+    ///
+    /// ```
+    /// use dstar::broadcast::{Config, Hub};
+    ///
+    /// let (a, b) = (Hub::new(Config::new()), Hub::new(Config::new()));
+    /// assert_ne!(a.epoch(), b.epoch());
+    /// assert_eq!(a.epoch().len(), 16);
+    /// ```
+    pub fn epoch(&self) -> &str {
+        &self.shared.epoch
+    }
+
+    /// Whether a subscription resuming after `last_event_id` would be
+    /// replayed from the ring now, rather than start with its snapshot.
+    ///
+    /// ```
+    /// use dstar::broadcast::{Config, Hub};
+    /// use dstar::Event;
+    ///
+    /// let hub = Hub::new(Config::new().replay(10));
+    /// hub.publish(Event::message("one"))?;
+    /// assert!(hub.can_resume(&format!("{}-1", hub.epoch())));
+    /// assert!(!hub.can_resume("1"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn can_resume(&self, last_event_id: &str) -> bool {
+        let state = self.shared.lock_state();
+        state
+            .ring
+            .iter()
+            .any(|m| m.event.id() == Some(last_event_id))
+    }
+
+    /// Forgets the replay ring and cuts every stream short (no terminating
+    /// chunk, so clients reconnect), without stopping the hub; returns how
+    /// many streams were cut.
+    ///
+    /// For when the events the hub delivered can no longer be trusted to be
+    /// complete — the log that feeds it lost entries, say: every client
+    /// comes back, its `Last-Event-ID` is no longer known, and it starts
+    /// again from its snapshot. Publish and subscribe work as before.
+    pub fn reset(&self) -> usize {
+        let shared = &*self.shared;
+        let mut state = shared.lock_state();
+        state.ring.clear();
+        let ids: Vec<u64> = state.subscribers.keys().copied().collect();
+        let mut cut = 0;
+        for id in ids {
+            if shared.remove(&mut state, id, End::Drop).is_some() {
+                cut += 1;
+            }
+        }
+        shared
+            .counters
+            .reset
+            .fetch_add(cut as u64, Ordering::Relaxed);
+        cut
     }
 
     /// Stops the hub so that its clients come back: cuts every stream and
@@ -746,6 +862,28 @@ impl Hub {
     }
 }
 
+/// A hub's epoch: 64 bits, as 16 hex digits, different for every hub.
+///
+/// A process-wide counter keeps two hubs of one process apart even when
+/// they are made in the same nanosecond; the process id and the time keep
+/// processes apart, and `RandomState`'s keys (drawn from the system's
+/// randomness once per thread, then varied per instance) make it
+/// unpredictable and keep apart processes whose ids and clocks agree
+/// (containers, a clock set back). Hashed together, not concatenated, so
+/// that the id stays short.
+fn new_epoch() -> Box<str> {
+    use std::hash::{BuildHasher, Hasher};
+    static HUBS: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(HUBS.fetch_add(1, Ordering::Relaxed));
+    hasher.write_u32(std::process::id());
+    let since_1970 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    hasher.write_u128(since_1970.as_nanos());
+    format!("{:016x}", hasher.finish()).into_boxed_str()
+}
+
 /// Object-safe formatting, so `publish_message` is compiled once rather
 /// than once per event type.
 fn context(err: io::Error, what: &str) -> io::Error {
@@ -818,6 +956,8 @@ impl<W: Write + Send + 'static> Stream for SseConnection<W> {
 
 struct Shared {
     config: Config,
+    /// The prefix of the ids the hub gives events.
+    epoch: Box<str>,
     /// The zero of the nanosecond times kept in atomics.
     clock: Instant,
     state: Mutex<State>,
@@ -973,6 +1113,7 @@ struct Counters {
     disconnected: AtomicU64,
     taken_over: AtomicU64,
     handoffs: AtomicU64,
+    reset: AtomicU64,
 }
 
 struct State {
@@ -980,6 +1121,8 @@ struct State {
     /// The writers and the supervisor are running.
     started: bool,
     next_id: u64,
+    /// The number of the last event the hub gave an id.
+    next_event: u64,
     /// The writer the next subscriber joins: round robin.
     next_shard: usize,
     subscribers: HashMap<u64, Arc<Sub>>,
@@ -998,6 +1141,23 @@ impl State {
             None => true,
             Some(topic) => sub.topics.contains(topic),
         };
+        if let Some(missed) = &sub.resume_with {
+            let missed: Vec<_> = missed
+                .iter()
+                .filter(|(topic, _)| match topic {
+                    None => true,
+                    Some(topic) => sub.topics.contains(topic),
+                })
+                .map(|(topic, event)| {
+                    Arc::new(Message {
+                        event: event.clone(),
+                        topic: topic.clone(),
+                    })
+                })
+                .collect();
+            let n = missed.len();
+            return (missed, Replay::Replayed(n));
+        }
         let resumed = sub.last_event_id.as_deref().map(|last| {
             self.ring
                 .iter()
@@ -2014,6 +2174,210 @@ mod tests {
             let got = received(&hub, resume(gone), || {}, 1);
             assert_eq!(got, ["full"], "{gone:?}");
         }
+    }
+
+    /// The ids of what a recording writer received.
+    fn ids_of(tape: &Tape) -> Vec<String> {
+        let bytes = tape.lock().writes.concat();
+        let response = crate::testing::decode_response(&bytes).unwrap();
+        response
+            .events()
+            .iter()
+            .map(|e| e.last_event_id.clone())
+            .collect()
+    }
+
+    #[test]
+    fn with_replay_the_hub_numbers_events_and_keeps_given_ids() {
+        let hub = Hub::new(Config::new().replay(10));
+        let tape = Tape::new(true);
+        hub.subscribe(with_head(&tape), Subscription::new())
+            .unwrap();
+        hub.publish(Event::message("a")).unwrap();
+        hub.publish(Event::message("b").id("mine")).unwrap();
+        hub.publish_to("t", Event::message("c")).unwrap();
+        hub.publish(Event::message("d")).unwrap();
+        tape.wait("3 events", |log| ids_of_log(log) == 3);
+        let epoch = hub.epoch();
+        assert_eq!(
+            ids_of(&tape),
+            // One numbering for the hub: the topic's event took number 2.
+            [format!("{epoch}-1"), "mine".into(), format!("{epoch}-3")]
+        );
+
+        // Without replay, events stay as they were published.
+        let off = Hub::new(Config::new());
+        let tape = Tape::new(true);
+        off.subscribe(with_head(&tape), Subscription::new())
+            .unwrap();
+        off.publish(Event::message("a")).unwrap();
+        tape.wait("the event", |log| ids_of_log(log) == 1);
+        assert!(
+            tape.text().ends_with("\r\ndata: a\n\n\r\n"),
+            "{}",
+            tape.text()
+        );
+    }
+
+    #[test]
+    fn epochs_differ_between_hubs_made_at_once() {
+        let epochs: Vec<String> = thread::scope(|s| {
+            let makers: Vec<_> = (0..4)
+                .map(|_| {
+                    s.spawn(|| {
+                        (0..250)
+                            .map(|_| Hub::new(Config::new()).epoch().to_string())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            makers.into_iter().flat_map(|m| m.join().unwrap()).collect()
+        });
+        let unique: std::collections::HashSet<_> = epochs.iter().collect();
+        assert_eq!(unique.len(), epochs.len());
+        assert!(epochs.iter().all(|e| e.len() == 16));
+    }
+
+    #[test]
+    fn an_id_from_a_previous_process_takes_the_snapshot_path() {
+        // The previous process: ids given by its hub, one of them kept by a
+        // browser.
+        let old = Hub::new(Config::new().replay(100));
+        let tape = Tape::new(true);
+        old.subscribe(with_head(&tape), Subscription::new())
+            .unwrap();
+        for n in 1..=6 {
+            old.publish(Event::message(&n.to_string())).unwrap();
+        }
+        tape.wait("6 events", |log| ids_of_log(log) == 6);
+        let kept = ids_of(&tape)[5].clone();
+        drop(old);
+
+        // The new process publishes more than that before the tab is back.
+        let new = Hub::new(Config::new().replay(100));
+        for n in 1..=12 {
+            new.publish(Event::message(&format!("new {n}"))).unwrap();
+        }
+        let state = FormattedEvent::new(&Event::new("state").data("full")).unwrap();
+        let tape = Tape::new(true);
+        let sub = Subscription::new()
+            .last_event_id(Some(&kept))
+            .snapshot(state);
+        assert_eq!(
+            new.subscribe(with_head(&tape), sub).unwrap(),
+            Replay::Unavailable
+        );
+        new.publish(Event::message("live")).unwrap();
+        tape.wait("2 events", |log| ids_of_log(log) == 2);
+        let response = crate::testing::decode_response(tape.text().as_bytes()).unwrap();
+        let data: Vec<_> = response.events().iter().map(|e| e.data.as_str()).collect();
+        assert_eq!(data, ["full", "live"]);
+        assert!(!new.can_resume(&kept));
+    }
+
+    fn with_head(tape: &Arc<Tape>) -> SseConnection<Mock> {
+        SseResponse::new()
+            .without_date()
+            .start(Mock(Arc::clone(tape)))
+            .unwrap()
+    }
+
+    fn ids_of_log(log: &Log) -> usize {
+        let bytes = log.writes.concat();
+        crate::testing::decode_response(&bytes)
+            .unwrap()
+            .events()
+            .len()
+    }
+
+    #[test]
+    fn numbered_replay_has_no_gap_and_no_duplicate() {
+        let hub = Arc::new(Hub::new(Config::new().replay(1000)));
+        // A publisher keeps going while clients resume from ids they saw.
+        let first = Tape::new(true);
+        hub.subscribe(with_head(&first), Subscription::new())
+            .unwrap();
+        let publisher = {
+            let hub = Arc::clone(&hub);
+            thread::spawn(move || {
+                for n in 1..=500 {
+                    hub.publish(Event::message(&n.to_string())).unwrap();
+                }
+            })
+        };
+        first.wait("100 events", |log| ids_of_log(log) >= 100);
+        let seen = ids_of(&first);
+        let resumed = Tape::new(true);
+        let at = seen.len() / 2;
+        let sub = Subscription::new().last_event_id(Some(&seen[at - 1]));
+        assert!(matches!(
+            hub.subscribe(with_head(&resumed), sub).unwrap(),
+            Replay::Replayed(_)
+        ));
+        publisher.join().unwrap();
+        first.wait("500 events", |log| ids_of_log(log) == 500);
+        resumed.wait("the rest", |log| ids_of_log(log) == 500 - at);
+        let all = ids_of(&first);
+        assert_eq!(ids_of(&resumed), all[at..]);
+        let unique: std::collections::HashSet<_> = all.iter().collect();
+        assert_eq!(unique.len(), 500);
+    }
+
+    #[test]
+    fn resume_with_replaces_the_ring_and_keeps_the_topics() {
+        let hub = Hub::new(Config::new().replay(10));
+        hub.publish(Event::message("in the ring").id("9")).unwrap();
+        let event =
+            |data: &str, id: &str| FormattedEvent::new(&Event::message(data).id(id)).unwrap();
+        let missed = vec![
+            (None, event("1", "1")),
+            (Some("other".to_string()), event("2", "2")),
+            (Some("mine".to_string()), event("3", "3")),
+        ];
+        let tape = Tape::new(true);
+        let sub = Subscription::new()
+            .topic("mine")
+            .last_event_id(Some("0"))
+            .snapshot(event("snapshot", "s"))
+            .resume_with(missed);
+        assert_eq!(
+            hub.subscribe(with_head(&tape), sub).unwrap(),
+            Replay::Replayed(2)
+        );
+        hub.publish(Event::message("live").id("10")).unwrap();
+        tape.wait("3 events", |log| ids_of_log(log) == 3);
+        assert_eq!(ids_of(&tape), ["1", "3", "10"]);
+    }
+
+    #[test]
+    fn reset_forgets_the_ring_and_cuts_every_stream() {
+        let hub = Hub::new(Config::new().replay(10));
+        let tapes: Vec<_> = (0..2).map(|_| Tape::new(true)).collect();
+        for tape in &tapes {
+            let conn = SseResponse::new()
+                .without_date()
+                .start(Mock(Arc::clone(tape)))
+                .unwrap();
+            hub.subscribe(conn, Subscription::new()).unwrap();
+        }
+        hub.publish(Event::message("a")).unwrap();
+        let id = format!("{}-1", hub.epoch());
+        assert!(hub.can_resume(&id));
+        assert_eq!(hub.reset(), 2);
+        for tape in &tapes {
+            tape.wait("the stream to be dropped", |log| log.dropped);
+            assert!(!tape.text().ends_with("0\r\n\r\n"), "{}", tape.text());
+        }
+        assert!(!hub.can_resume(&id));
+        let stats = hub.stats();
+        assert_eq!((stats.subscribers, stats.reset), (0, 2), "{stats:?}");
+        // The hub goes on, numbering where it was.
+        let tape = Tape::new(true);
+        hub.subscribe(with_head(&tape), Subscription::new())
+            .unwrap();
+        hub.publish(Event::message("b")).unwrap();
+        tape.wait("the event", |log| ids_of_log(log) == 1);
+        assert_eq!(ids_of(&tape), [format!("{}-2", hub.epoch())]);
     }
 
     #[test]

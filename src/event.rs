@@ -609,6 +609,33 @@ impl FormattedEvent {
     pub fn id(&self) -> Option<&str> {
         self.id.as_deref()
     }
+
+    /// The same event with `id` as its id, in the place the encoder writes
+    /// it (after the `event:` line): for ids given by whoever delivers the
+    /// event, such as a hub numbering its events or a Redis stream.
+    ///
+    /// An event that has an id already keeps it. An id that would break
+    /// framing is refused with [`io::ErrorKind::InvalidInput`].
+    pub(crate) fn with_id(self, id: &str) -> io::Result<Self> {
+        if self.id.is_some() {
+            return Ok(self);
+        }
+        check_id(id)?;
+        let at = match self.text.strip_prefix("event: ") {
+            Some(rest) => "event: ".len() + rest.find('\n').map_or(rest.len(), |n| n + 1),
+            None => 0,
+        };
+        let mut text = String::with_capacity(self.text.len() + id.len() + 5);
+        text.push_str(&self.text[..at]);
+        text.push_str("id: ");
+        text.push_str(id);
+        text.push('\n');
+        text.push_str(&self.text[at..]);
+        Ok(FormattedEvent {
+            text,
+            id: Some(id.to_string()),
+        })
+    }
 }
 
 /// Appends an SSE comment: one `:` line per line of `text`.
@@ -801,6 +828,28 @@ mod tests {
 
     fn text(event: &impl Encode) -> String {
         format_event(event).unwrap()
+    }
+
+    #[test]
+    fn with_id_writes_the_id_where_the_encoder_would() {
+        let cases = [
+            Event::new("t").data("a\nb"),
+            Event::message("x"),
+            Event::new("t"),
+            Event::default(),
+            Event::new("t").retry(Duration::from_millis(2500)).data("y"),
+        ];
+        for event in cases {
+            let added = FormattedEvent::new(&event).unwrap().with_id("e-7").unwrap();
+            let direct = FormattedEvent::new(&event.id("e-7")).unwrap();
+            assert_eq!(added, direct);
+            assert_eq!(FormattedEvent::parse(added.as_str().into()).unwrap(), added);
+        }
+        let kept = FormattedEvent::new(&Event::message("x").id("1")).unwrap();
+        assert_eq!(kept.clone().with_id("2").unwrap(), kept);
+        let plain = FormattedEvent::new(&Event::message("x")).unwrap();
+        assert!(plain.clone().with_id("a\nb").is_err());
+        assert!(plain.with_id("a\0b").is_err());
     }
 
     #[test]

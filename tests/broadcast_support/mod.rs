@@ -68,6 +68,22 @@ impl Server {
         let replay = hub.subscribe(conn, sub).expect("subscribe");
         (client, replay)
     }
+
+    /// Connects a client, and hands the accepted socket's started stream to
+    /// `subscribe` (a Redis bridge's, say).
+    pub fn subscribe_by(
+        &self,
+        subscribe: impl FnOnce(SseConnection<TcpStream>) -> io::Result<Replay>,
+    ) -> (Client, Replay) {
+        let client = Client::connect(&self.listener);
+        let (socket, _) = self.listener.accept().expect("accept");
+        socket.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        socket.set_nodelay(true).unwrap();
+        let conn = SseResponse::new()
+            .start_socket(socket)
+            .expect("start the response");
+        (client, subscribe(conn).expect("subscribe"))
+    }
 }
 
 /// The client end of one stream, decoding it chunk by chunk as it arrives.
