@@ -137,7 +137,8 @@
 //! even if the application still holds a clone of the socket. To the client
 //! that is a network error, not the end of the response: an `EventSource`,
 //! and the Datastar client with its default `retry: 'auto'`, reconnect
-//! (after about a second, then backing off) and send `Last-Event-ID`. A
+//! (Datastar a second later, then backing off, ten tries by default) and
+//! send `Last-Event-ID`. A
 //! cleanly ended stream, by contrast, is *done* to the Datastar client,
 //! which then never asks again. So [`Hub::finish`] is the explicit variant
 //! for an application that means the end: it writes what is queued and the
@@ -1991,9 +1992,9 @@ mod tests {
         let _release = Release(Arc::clone(&blocked));
         hub.subscribe(body_only(&blocked), Subscription::new())
             .unwrap();
-        publish_ticks(&hub, 1..=1);
+        publish_ticks(hub, 1..=1);
         blocked.wait("the first write", |log| log.blocked == 1);
-        publish_ticks(&hub, 2..=2);
+        publish_ticks(hub, 2..=2);
 
         // `stop` joins the blocked writer, so let it go a little later.
         let release = {

@@ -639,7 +639,10 @@ impl<W: Write> SseConnection<W> {
     /// keep-alive connection can serve its next request.
     ///
     /// For a close-delimited or body-only connection nothing is added: close
-    /// the writer to end the body.
+    /// the writer to end the body. Whether the connection may carry another
+    /// request is the request's to say ([`Request::keep_alive`], which a
+    /// response made with [`SseResponse::for_request`] keeps up to date),
+    /// and a [`RequestReader`](crate::RequestReader) follows it by itself.
     pub fn finish(mut self) -> io::Result<W> {
         self.end_body()?;
         Ok(self.writer)

@@ -110,6 +110,8 @@ fn html_escaped(value: &str) -> String {
         .replace('\'', "&#39;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+        // What the HTML parser makes of a NUL in an attribute value.
+        .replace('\0', "\u{FFFD}")
 }
 
 fn valid_attribute_name(name: &str) -> bool {
@@ -212,7 +214,15 @@ proptest! {
     fn execute_script_is_refused_or_contained(
         script in nasty_text(),
         attributes in prop::collection::vec(
-            (prop_oneof![3 => "[a-z][a-z-]{0,6}", 1 => nasty_text()], nasty_text()),
+            (
+                prop_oneof![
+                    3 => "[a-z][a-z-]{0,6}",
+                    1 => Just("data-effect".to_string()),
+                    1 => Just("Type".to_string()),
+                    1 => nasty_text(),
+                ],
+                nasty_text(),
+            ),
             0..3,
         ),
         auto_remove: bool,
@@ -220,9 +230,16 @@ proptest! {
         let pairs: Vec<(&str, &str)> =
             attributes.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
         let event = ExecuteScript::new(&script).attributes(&pairs).auto_remove(auto_remove);
-        let must_refuse = attributes
-            .iter()
-            .any(|(name, value)| !valid_attribute_name(name) || has_break(value));
+        // HTML keeps only the first of two attributes with one name (ASCII
+        // case-insensitive), so a repeat, or a data-effect beside ours, is refused.
+        let repeated = attributes.iter().enumerate().any(|(at, (name, _))| {
+            attributes[..at].iter().any(|(earlier, _)| earlier.eq_ignore_ascii_case(name))
+                || (auto_remove && name.eq_ignore_ascii_case("data-effect"))
+        });
+        let must_refuse = repeated
+            || attributes
+                .iter()
+                .any(|(name, value)| !valid_attribute_name(name) || has_break(value));
         match encode(&event) {
             Err(err) => {
                 prop_assert_eq!(err.kind(), io::ErrorKind::InvalidInput);

@@ -92,19 +92,23 @@ fn build(name: &str) -> PathBuf {
     if cfg!(feature = "serde") {
         features.push("serde");
     }
+    // This test runs from <target>/<profile>/deps; examples are built into
+    // <target>/<profile>/examples, with the same profile.
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let profile = exe.parent().and_then(|deps| deps.parent()).unwrap();
     let _building = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let mut cargo = Command::new(env!("CARGO"));
     cargo
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .args(["build", "--quiet", "--example", name]);
+    if profile.file_name().is_some_and(|p| p == "release") {
+        cargo.arg("--release");
+    }
     if !features.is_empty() {
         cargo.args(["--features", &features.join(",")]);
     }
     let status = cargo.status().expect("run cargo build");
     assert!(status.success(), "cargo build --example {name} failed");
-    // This test runs from <target>/debug/deps; examples are in ../examples.
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let profile = exe.parent().and_then(|deps| deps.parent()).unwrap();
     profile.join("examples").join(name)
 }
 
