@@ -25,14 +25,15 @@
 #![cfg(unix)]
 
 mod chromium;
+mod examples_support;
 
-use std::collections::HashMap;
 use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
+#[cfg(feature = "redis")]
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -40,6 +41,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use chromium::{Browser, Devtools, Mark, Problem, Tab, find_chromium, under_ci};
+use examples_support::{Example, free_address};
 
 /// How long any one thing a user would see may take to appear. Generous:
 /// the machine may be busy; a pass takes a fraction of it.
@@ -54,8 +56,8 @@ const CLIENT_VAR: &str = "DSTAR_DATASTAR_JS";
 #[test]
 fn thirty_lines_counter_counts_clicks_and_logs_them() {
     let Some(env) = env() else { return };
-    let example = Example::start("datastar_30_lines", env);
-    let tab = env.open("30-lines", &example.url("/"));
+    let example = env.start("datastar_30_lines");
+    let tab = env.open("30-lines", &url(&example, "/"));
     let start = tab.mark();
     // `data-text` has run: the client loaded and the signals are in place.
     tab.wait(
@@ -95,8 +97,8 @@ fn thirty_lines_counter_counts_clicks_and_logs_them() {
 #[test]
 fn demo_counter_patches_and_removes_signals_and_runs_the_tenth_click_script() {
     let Some(env) = env() else { return };
-    let demo = Example::start("demo", env);
-    let tab = env.open("demo", &demo.url("/"));
+    let demo = env.start("demo");
+    let tab = env.open("demo", &url(&demo, "/"));
     let start = tab.mark();
     wait_for_demo(&tab);
 
@@ -172,9 +174,9 @@ fn demo_counter_patches_and_removes_signals_and_runs_the_tenth_click_script() {
 #[test]
 fn demo_live_panel_clock_open_tabs_and_message_board() {
     let Some(env) = env() else { return };
-    let demo = Example::start("demo", env);
-    let a = env.open("demo tab A", &demo.url("/"));
-    let b = env.open("demo tab B", &demo.url("/"));
+    let demo = env.start("demo");
+    let a = env.open("demo tab A", &url(&demo, "/"));
+    let b = env.open("demo tab B", &url(&demo, "/"));
     let (start_a, start_b) = (a.mark(), b.mark());
     for tab in [&a, &b] {
         wait_for_demo(tab);
@@ -228,6 +230,7 @@ fn demo_live_panel_clock_open_tabs_and_message_board() {
     }
 
     // A closed tab leaves the count.
+    b.assert_no_problems_since(start_b);
     b.close();
     a.wait(
         "1 open tab",
@@ -236,15 +239,13 @@ fn demo_live_panel_clock_open_tabs_and_message_board() {
     );
     wait_for_board(&a, expected);
     a.assert_no_problems_since(start_a);
-    // Tab B's events stay in the record after it closed.
-    let _ = start_b;
     a.close();
 }
 
 #[test]
 fn demo_resumes_a_cut_stream_with_last_event_id_without_duplicates_or_gaps() {
     let Some(env) = env() else { return };
-    let demo = Example::start("demo", env);
+    let demo = env.start("demo");
     let proxy = Proxy::start(demo.addr);
     let tab = env.open("demo via a proxy", &format!("http://{}/", proxy.addr));
     let start = tab.mark();
@@ -295,14 +296,11 @@ fn demo_resumes_a_cut_stream_with_last_event_id_without_duplicates_or_gaps() {
 }
 
 #[test]
-#[ignore = "needs issue-lifecycle (Hub::stop ends streams without the terminating chunk, so \
-            Datastar retries) and issue-redis (per-process epoch ids, so a stale Last-Event-ID \
-            takes the snapshot path)"]
 fn demo_restart_on_the_same_port_brings_open_tabs_to_the_new_process() {
     let Some(env) = env() else { return };
-    let mut demo = Example::start("demo", env);
-    let a = env.open("demo tab A", &demo.url("/"));
-    let b = env.open("demo tab B", &demo.url("/"));
+    let mut demo = env.start("demo");
+    let a = env.open("demo tab A", &url(&demo, "/"));
+    let b = env.open("demo tab B", &url(&demo, "/"));
     let start = [a.mark(), b.mark()];
     for tab in [&a, &b] {
         wait_for_demo(tab);
@@ -321,8 +319,8 @@ fn demo_restart_on_the_same_port_brings_open_tabs_to_the_new_process() {
     // A deploy: Ctrl-C, and a new process on the same port, which gets
     // busy at once (more events than the old one had sent ids for).
     let cut_at = [a.mark(), b.mark()];
-    demo.ctrl_c();
-    let demo = Example::start_on("demo", env, demo.addr);
+    ctrl_c(&mut demo, "demo");
+    let demo = env.start_on("demo", demo.addr, &[]);
     let new: Vec<String> = (1..=13).map(|n| format!("new {n}")).collect();
     for text in &new {
         let body = json!({ "tab": "tdeployer", "count": 0, "message": text }).to_string();
@@ -353,9 +351,9 @@ fn demo_restart_on_the_same_port_brings_open_tabs_to_the_new_process() {
 #[test]
 fn chat_across_two_tabs() {
     let Some(env) = env() else { return };
-    let chat = Example::start("chat", env);
-    let a = env.open("chat tab A", &chat.url("/"));
-    let b = env.open("chat tab B", &chat.url("/"));
+    let chat = env.start("chat");
+    let a = env.open("chat tab A", &url(&chat, "/"));
+    let b = env.open("chat tab B", &url(&chat, "/"));
     let start = [a.mark(), b.mark()];
     for tab in [&a, &b] {
         tab.wait(
@@ -408,13 +406,151 @@ fn chat_across_two_tabs() {
     b.close();
 }
 
+#[test]
+fn chat_restart_on_the_same_port_brings_an_open_tab_to_the_new_process() {
+    let Some(env) = env() else { return };
+    let mut chat = env.start("chat");
+    let tab = env.open("chat", &url(&chat, "/"));
+    let start = tab.mark();
+    tab.wait(
+        "1 tab connected",
+        WAIT,
+        "document.getElementById('online')?.innerText === '1 tab connected'",
+    );
+    for text in ["old 1", "old 2", "old 3"] {
+        tab.type_into("input[name=text]", text);
+        tab.press_enter();
+        tab.wait(
+            "the input cleared",
+            WAIT,
+            "document.querySelector('input[name=text]').value === ''",
+        );
+    }
+    wait_for_list(
+        &tab,
+        "#messages li",
+        &["guest-1: old 1", "guest-1: old 2", "guest-1: old 3"],
+    );
+
+    let cut_at = tab.mark();
+    ctrl_c(&mut chat, "chat");
+    let chat = env.start_on("chat", chat.addr, &[]);
+    let new: Vec<String> = (1..=5).map(|n| format!("new {n}")).collect();
+    for text in &new {
+        let body = json!({ "tab": "", "name": "bob", "text": text }).to_string();
+        assert_eq!(post(chat.addr, "/send", &body), 200, "posting {text:?}");
+    }
+    let expected: Vec<String> = new.iter().map(|text| format!("bob: {text}")).collect();
+    wait_for_list(&tab, "#messages li", &expected);
+    tab.wait(
+        "1 tab connected",
+        WAIT,
+        "document.getElementById('online')?.innerText === '1 tab connected'",
+    );
+    assert_no_problems_but_stream_failures(&tab, start, cut_at, "/feed");
+    tab.close();
+}
+
+#[cfg(feature = "redis")]
+#[test]
+fn redis_chat_instances_show_the_same_messages_in_the_same_order() {
+    let Some(env) = env() else { return };
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let redis_url = format!("redis://{}/", redis.addr);
+    let one = env.start_on("redis_chat", free_address(), &[&redis_url]);
+    let two = env.start_on("redis_chat", free_address(), &[&redis_url]);
+    let a = env.open("redis_chat one", &url(&one, "/"));
+    let b = env.open("redis_chat two", &url(&two, "/"));
+    let start = [a.mark(), b.mark()];
+    for tab in [&a, &b] {
+        // The form works once the client has bound the inputs.
+        tab.wait(
+            "the name bound",
+            WAIT,
+            "document.querySelector('input[data-bind\\\\:name]').value === 'guest'",
+        );
+    }
+    a.type_over("input[data-bind\\:name]", "ann");
+    a.type_into("input[name=text]", "from one <i>&</i>");
+    a.press_enter();
+    a.wait(
+        "the input cleared",
+        WAIT,
+        "document.querySelector('input[name=text]').value === ''",
+    );
+    wait_for_list(&b, "#messages li", &["ann: from one <i>&</i>"]);
+    b.type_into("input[name=text]", "from two");
+    b.press_enter();
+    let expected = ["ann: from one <i>&</i>", "guest: from two"];
+    for (i, tab) in [&a, &b].into_iter().enumerate() {
+        wait_for_list(tab, "#messages li", &expected);
+        assert_eq!(
+            tab.eval("document.querySelectorAll('#messages i').length")
+                .unwrap(),
+            json!(0)
+        );
+        tab.assert_no_problems_since(start[i]);
+    }
+    a.close();
+    b.close();
+}
+
+/// A throwaway `redis-server` on a free loopback port, killed on drop.
+#[cfg(feature = "redis")]
+struct RedisServer {
+    addr: SocketAddr,
+    child: Child,
+}
+
+#[cfg(feature = "redis")]
+impl RedisServer {
+    /// `None` (after saying why) if `redis-server` is not installed and
+    /// this is not CI.
+    fn start() -> Option<RedisServer> {
+        let addr = free_address();
+        let spawned = Command::new("redis-server")
+            .args(["--bind", "127.0.0.1", "--port", &addr.port().to_string()])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn();
+        let child = match spawned {
+            Ok(child) => child,
+            Err(e) if !under_ci() => {
+                eprintln!("SKIPPED: cannot start redis-server ({e}; apt-get install redis-server)");
+                return None;
+            }
+            Err(e) => panic!("under CI=true, redis-server must start: {e}"),
+        };
+        let redis = RedisServer { addr, child };
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect_timeout(&addr, SOCKET_TIMEOUT).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on {addr}"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        Some(redis)
+    }
+}
+
+#[cfg(feature = "redis")]
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 // --- clock and tiny_http -------------------------------------------------------
 
 #[test]
 fn clock_ticks() {
     let Some(env) = env() else { return };
-    let clock = Example::start("clock", env);
-    let tab = env.open("clock", &clock.url("/"));
+    let clock = env.start("clock");
+    let tab = env.open("clock", &url(&clock, "/"));
     let start = tab.mark();
     wait_for_ticks(&tab, "#clock");
     tab.assert_no_problems_since(start);
@@ -422,12 +558,10 @@ fn clock_ticks() {
 }
 
 #[test]
-#[ignore = "needs issue-lifecycle: tiny_http routes on the path, so Datastar's \
-            `/clock?datastar=...` stream is not answered 404"]
 fn tiny_http_clock_ticks_and_the_button_counts() {
     let Some(env) = env() else { return };
-    let server = Example::start("tiny_http", env);
-    let tab = env.open("tiny_http", &server.url("/"));
+    let server = env.start("tiny_http");
+    let tab = env.open("tiny_http", &url(&server, "/"));
     let start = tab.mark();
     wait_for_ticks(&tab, "#clock");
     for n in 1..=3 {
@@ -708,165 +842,35 @@ fn serve_file(stream: &TcpStream, dir: &Path) {
 
 // --- the examples ----------------------------------------------------------------
 
-/// An example's binary, built once for every test (with the features this
-/// test binary was built with, so the build is shared with `cargo test`'s).
-fn example_binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let mut names = vec!["datastar_30_lines", "demo", "chat", "clock", "tiny_http"];
-        let mut features = Vec::new();
-        if cfg!(feature = "redis") {
-            features.push("redis");
-            names.push("redis_chat");
-        }
-        if cfg!(feature = "serde") {
-            features.push("serde");
-        }
-        let mut command = Command::new(env!("CARGO"));
-        command
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["build", "--message-format=json-render-diagnostics"]);
-        for name in &names {
-            command.args(["--example", name]);
-        }
-        if !features.is_empty() {
-            command.args(["--features", &features.join(",")]);
-        }
-        if !cfg!(debug_assertions) {
-            command.arg("--release");
-        }
-        let started = Instant::now();
-        let output = command
-            .stderr(Stdio::piped())
-            .output()
-            .map_err(|e| format!("cannot run cargo: {e}"))?;
-        if !output.status.success() {
-            return Err(format!(
-                "cargo build of the examples failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        let mut binaries = HashMap::new();
-        for line in String::from_utf8_lossy(&output.stdout).lines() {
-            let Ok(message) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            if let (Some(name), Some(path)) = (
-                message["target"]["name"].as_str(),
-                message["executable"].as_str(),
-            ) && message["target"]["kind"] == json!(["example"])
-            {
-                binaries.insert(name.to_string(), PathBuf::from(path));
-            }
-        }
-        eprintln!("examples built in {:.1} s", started.elapsed().as_secs_f64());
-        Ok(binaries)
-    });
-    match built {
-        Ok(binaries) => binaries
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| panic!("cargo built no example {name:?}")),
-        Err(why) => panic!("{why}"),
-    }
-}
-
-/// A running example, killed when dropped.
-struct Example {
-    name: String,
-    addr: SocketAddr,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Example {
-    fn start(name: &str, env: &Env) -> Example {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port");
-        Example::start_on(name, env, port)
+impl Env {
+    /// Starts an example on a free port, its page loading the local client.
+    fn start(&self, name: &str) -> Example {
+        self.start_on(name, free_address(), &[])
     }
 
-    /// Starts the example on `addr` and waits until it accepts connections.
-    fn start_on(name: &str, env: &Env, addr: SocketAddr) -> Example {
-        let binary = example_binary(name);
-        static STARTS: AtomicU64 = AtomicU64::new(0);
-        let log = std::env::temp_dir().join(format!(
-            "dstar-example-{name}-{}-{}.log",
-            std::process::id(),
-            STARTS.fetch_add(1, Ordering::Relaxed)
-        ));
-        let out = fs::File::create(&log).expect("the example's log");
-        let child = Command::new(&binary)
-            .arg(addr.to_string())
-            .env("DATASTAR_CLIENT_URL", &env.client_url)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("the log"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut example = Example {
-            name: name.to_string(),
+    /// Starts an example on `addr`, with `args` after the address.
+    fn start_on(&self, name: &str, addr: SocketAddr, args: &[&str]) -> Example {
+        Example::start_with(
+            name,
             addr,
-            child,
-            log,
-        };
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect_timeout(&addr, SOCKET_TIMEOUT).is_err() {
-            if let Ok(Some(status)) = example.child.try_wait() {
-                panic!(
-                    "{name} exited ({status}){}",
-                    chromium::log_tail(&example.log)
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not listen on {addr} within {WAIT:?}"
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
-        example
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    /// Stops it the way a user does, with Ctrl-C (SIGINT), and waits for it
-    /// to exit by itself with status 0.
-    fn ctrl_c(&mut self) {
-        let sent = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status()
-            .is_ok_and(|s| s.success());
-        assert!(sent, "cannot send SIGINT to {}", self.name);
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the example") {
-                assert!(
-                    status.success(),
-                    "{} ended with {status}{}",
-                    self.name,
-                    chromium::log_tail(&self.log)
-                );
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} ignored Ctrl-C for {WAIT:?}",
-                self.name
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+            args,
+            &[("DATASTAR_CLIENT_URL", &self.client_url)],
+        )
     }
 }
 
-impl Drop for Example {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = fs::remove_file(&self.log);
-    }
+/// The URL of `path` on `example`.
+fn url(example: &Example, path: &str) -> String {
+    format!("http://{}{path}", example.addr)
+}
+
+/// Stops `example` the way a user does, with Ctrl-C, and expects it to
+/// exit by itself with status 0.
+fn ctrl_c(example: &mut Example, name: &str) {
+    assert!(
+        example.interrupt(),
+        "{name} did not exit with 0 after Ctrl-C"
+    );
 }
 
 /// POSTs `body` as Datastar would and returns the status.
