@@ -364,21 +364,8 @@ fn chat_across_two_tabs() {
     }
 
     a.type_over("input[data-bind\\:name]", "alice");
-    a.type_into("input[name=text]", "<b>hi</b> & bye");
-    a.press_enter();
-    // The input clears once the server has it.
-    a.wait(
-        "the input cleared",
-        WAIT,
-        "document.querySelector('input[name=text]').value === ''",
-    );
-    b.type_into("input[name=text]", "hello alice");
-    b.press_enter();
-    b.wait(
-        "the input cleared",
-        WAIT,
-        "document.querySelector('input[name=text]').value === ''",
-    );
+    chat_say(&a, "<b>hi</b> & bye");
+    chat_say(&b, "hello alice");
 
     let expected = ["alice: <b>hi</b> & bye", "guest-2: hello alice"];
     for tab in [&a, &b] {
@@ -418,13 +405,7 @@ fn chat_restart_on_the_same_port_brings_an_open_tab_to_the_new_process() {
         "document.getElementById('online')?.innerText === '1 tab connected'",
     );
     for text in ["old 1", "old 2", "old 3"] {
-        tab.type_into("input[name=text]", text);
-        tab.press_enter();
-        tab.wait(
-            "the input cleared",
-            WAIT,
-            "document.querySelector('input[name=text]').value === ''",
-        );
+        chat_say(&tab, text);
     }
     wait_for_list(
         &tab,
@@ -473,16 +454,9 @@ fn redis_chat_instances_show_the_same_messages_in_the_same_order() {
         );
     }
     a.type_over("input[data-bind\\:name]", "ann");
-    a.type_into("input[name=text]", "from one <i>&</i>");
-    a.press_enter();
-    a.wait(
-        "the input cleared",
-        WAIT,
-        "document.querySelector('input[name=text]').value === ''",
-    );
+    chat_say(&a, "from one <i>&</i>");
     wait_for_list(&b, "#messages li", &["ann: from one <i>&</i>"]);
-    b.type_into("input[name=text]", "from two");
-    b.press_enter();
+    chat_say(&b, "from two");
     let expected = ["ann: from one <i>&</i>", "guest: from two"];
     for (i, tab) in [&a, &b].into_iter().enumerate() {
         wait_for_list(tab, "#messages li", &expected);
@@ -617,6 +591,18 @@ fn say(tab: &Tab, text: &str) {
         &format!("{text:?} sent"),
         WAIT,
         "document.getElementById('message').value === ''",
+    );
+}
+
+/// Sends a message in the chat the way a user does: type, Enter, and the
+/// input is emptied by the server's answer.
+fn chat_say(tab: &Tab, text: &str) {
+    tab.type_into("input[name=text]", text);
+    tab.press_enter();
+    tab.wait(
+        &format!("{text:?} sent"),
+        WAIT,
+        "document.querySelector('input[name=text]').value === ''",
     );
 }
 
