@@ -18,7 +18,7 @@
 //! - the client: `$DSTAR_DATASTAR_JS`, the directory holding the v1.0.1 build
 //!   (`datastar.js` and the modules it imports) or that `datastar.js` itself.
 //!   The PyPI wheel `starhtml` 0.7.0 ships one under `starhtml/static/js/`;
-//!   `.ci/run` fetches it, and the README says how to do so by hand.
+//!   `.ci/datastar-client` fetches it (`.ci/run` does so), see the README.
 //!
 //! Without either, the tests fail under `CI=true` and are skipped with a
 //! message elsewhere.
@@ -749,10 +749,9 @@ fn start_env() -> Result<Env, String> {
 
 /// The directory of the local Datastar client, from `$DSTAR_DATASTAR_JS`.
 fn client_dir() -> Result<PathBuf, String> {
-    let how = "Get it with `pip download --no-deps --only-binary=:all: --python-version 3.12 \
-               starhtml==0.7.0 -d target/datastar && unzip -o -q target/datastar/starhtml-0.7.0-*.whl \
-               'starhtml/static/js/*' -d target/datastar` and set \
-               DSTAR_DATASTAR_JS=target/datastar/starhtml/static/js (see the README)";
+    let how = "Get it with `export DSTAR_DATASTAR_JS=$(.ci/datastar-client)`, which downloads \
+               the PyPI wheel starhtml 0.7.0 with pip and unpacks its static/js/ into \
+               target/datastar/js (see the README)";
     let Some(path) = std::env::var_os(CLIENT_VAR) else {
         return Err(format!(
             "the Datastar v1.0.1 client: {CLIENT_VAR} is not set. {how}"
