@@ -174,6 +174,7 @@ fn stream_through_ctrl_c(mut example: Example, request: &str) -> dstar::testing:
 #[test]
 fn demo_ctrl_c_cuts_the_live_streams_so_tabs_reconnect() {
     let example = Example::start("demo", &[]);
+    let addr = example.addr;
     let get = "GET /stream?datastar=%7B%22tab%22%3A%22t-1%22%7D HTTP/1.1\r\nHost: x\r\n\r\n";
     let response = stream_through_ctrl_c(example, get);
     assert_eq!(response.header("transfer-encoding"), Some("chunked"));
@@ -181,6 +182,21 @@ fn demo_ctrl_c_cuts_the_live_streams_so_tabs_reconnect() {
         !response.finished,
         "the stream was finished: Datastar would not reconnect"
     );
+
+    // The tab's retry finds the next process on the same address, which can
+    // bind it at once although the streams it cut are in TIME_WAIT.
+    let restarted = Example::start_at("demo", addr, &[]);
+    let mut stream = restarted.connect();
+    stream.write_all(get.as_bytes()).unwrap();
+    let mut bytes = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while dstar::testing::decode_response(&bytes).map_or(true, |r| r.events().is_empty()) {
+        let n = stream
+            .read(&mut chunk)
+            .expect("the new stream's first event");
+        assert!(n > 0, "the new stream ended");
+        bytes.extend_from_slice(&chunk[..n]);
+    }
 }
 
 #[test]

@@ -31,8 +31,14 @@ impl Example {
         Example::start_with(name, free_address(), args, &[])
     }
 
-    /// Like [`start`](Example::start), on `addr` (a restart on the port of
-    /// a stopped one, say), with `env` added to its environment.
+    /// Like [`start`](Example::start), on a given address: to start a
+    /// program again where an earlier one ran, as a restart does.
+    pub fn start_at(name: &str, addr: SocketAddr, args: &[&str]) -> Example {
+        Example::start_with(name, addr, args, &[])
+    }
+
+    /// Like [`start_at`](Example::start_at), with `env` added to the
+    /// program's environment.
     pub fn start_with(
         name: &str,
         addr: SocketAddr,
