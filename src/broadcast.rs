@@ -693,24 +693,6 @@ impl Hub {
         Ok(queued)
     }
 
-    /// The hub's counters, as of now.
-    pub fn stats(&self) -> Stats {
-        let subscribers = self.shared.lock_state().subscribers.len();
-        let c = &self.shared.counters;
-        Stats {
-            subscribers,
-            threads: c.threads.load(Ordering::Relaxed),
-            subscribed: c.subscribed.load(Ordering::Relaxed),
-            published: c.published.load(Ordering::Relaxed),
-            delivered: c.delivered.load(Ordering::Relaxed),
-            evicted: c.evicted.load(Ordering::Relaxed),
-            disconnected: c.disconnected.load(Ordering::Relaxed),
-            taken_over: c.taken_over.load(Ordering::Relaxed),
-            handoffs: c.handoffs.load(Ordering::Relaxed),
-            reset: c.reset.load(Ordering::Relaxed),
-        }
-    }
-
     /// The hub's epoch: the prefix of the ids it gives events published
     /// without one (`<epoch>-1`, `<epoch>-2`, ...), when replay is on.
     ///
@@ -776,6 +758,24 @@ impl Hub {
             .reset
             .fetch_add(cut as u64, Ordering::Relaxed);
         cut
+    }
+
+    /// The hub's counters, as of now.
+    pub fn stats(&self) -> Stats {
+        let subscribers = self.shared.lock_state().subscribers.len();
+        let c = &self.shared.counters;
+        Stats {
+            subscribers,
+            threads: c.threads.load(Ordering::Relaxed),
+            subscribed: c.subscribed.load(Ordering::Relaxed),
+            published: c.published.load(Ordering::Relaxed),
+            delivered: c.delivered.load(Ordering::Relaxed),
+            evicted: c.evicted.load(Ordering::Relaxed),
+            disconnected: c.disconnected.load(Ordering::Relaxed),
+            taken_over: c.taken_over.load(Ordering::Relaxed),
+            handoffs: c.handoffs.load(Ordering::Relaxed),
+            reset: c.reset.load(Ordering::Relaxed),
+        }
     }
 
     /// Stops the hub so that its clients come back: cuts every stream and

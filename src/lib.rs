@@ -106,7 +106,7 @@
 //!
 //! - `serde`: `Request::signals_as` deserialises signals into your type.
 //! - `redis`: `redis_bridge` carries a hub's events to other server
-//!   instances through Redis pub/sub.
+//!   instances through a Redis stream, and resumes tabs on any of them.
 //!
 //! [`check_connection`]: SseConnection::check_connection
 #![forbid(unsafe_code)]

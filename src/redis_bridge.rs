@@ -97,7 +97,9 @@
 //! **Publishing says what happened.** While the bridge knows Redis is
 //! unreachable (its read failed, or a publish did), [`Bridge::publish`]
 //! fails at once with [`NotConnected`](io::ErrorKind::NotConnected) and
-//! sends nothing; it is up again as soon as a read succeeds. At most
+//! sends nothing; it is up again as soon as a read succeeds. An error
+//! answer from Redis is [`InvalidData`](io::ErrorKind::InvalidData), and
+//! nothing was added either. At most
 //! [`Config::publishers`] publishes wait for Redis at a time, each for at
 //! most [`Config::timeout`]; more fail with `NotConnected` at once, so
 //! request threads do not pile up behind a slow Redis. A publish that timed
@@ -366,7 +368,7 @@ pub struct Stats {
     /// Events Redis confirmed it added.
     pub published: u64,
     /// Events certainly not added: the link was down, too many publishes
-    /// were waiting, or connecting failed.
+    /// were waiting, connecting failed, or Redis refused them.
     pub unsent: u64,
     /// Events whose publish timed out or broke off: Redis may have added
     /// them (and then every instance delivers them).
@@ -380,9 +382,11 @@ pub struct Stats {
     pub resumed: u64,
     /// Times entries were lost to this instance (see [`Gap`]).
     pub gaps: u64,
-    /// Times the link was lost and established again.
+    /// Times the bridge's reader connected again: after a lost link, or an
+    /// interrupted read.
     pub reconnects: u64,
-    /// Interrupted reads retried at once.
+    /// Interrupted reads retried at once (on a new connection, from the
+    /// last entry delivered), without taking the link down.
     pub retries: u64,
 }
 
@@ -500,6 +504,9 @@ impl Bridge {
     ///   down, [`Config::publishers`] publishes are already waiting,
     ///   connecting failed, or the bridge is stopped. Nothing was sent;
     ///   counted in [`Stats::unsent`].
+    /// - [`InvalidData`](io::ErrorKind::InvalidData): Redis answered with an
+    ///   error (the key holds something other than a stream, say) and added
+    ///   nothing; counted in [`Stats::unsent`].
     /// - Any other kind ([`TimedOut`](io::ErrorKind::TimedOut), a broken
     ///   connection, an error from Redis): the event may or may not have
     ///   been added; if it was, every instance delivers it, once. Counted in
@@ -610,7 +617,11 @@ impl Bridge {
         };
         let last = last.unwrap_or_default();
         let deadline = Instant::now() + shared.timeout;
-        let fetched = shared.entries_after(wanted, None, deadline);
+        let Some(mut missed) = shared.entries_after(wanted, None, deadline) else {
+            // Redis no longer holds it (or cannot say): the snapshot.
+            let _delivery = lock(&shared.delivery);
+            return hub.subscribe(conn, subscription().last_event_id(Some(last)));
+        };
         let mut delivered = lock(&shared.delivery);
         while *delivered < wanted && Instant::now() < deadline {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -620,11 +631,9 @@ impl Bridge {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        let caught_up = *delivered >= wanted;
-        let mut missed = match fetched {
-            Some(missed) if caught_up => missed,
-            _ => return hub.subscribe(conn, subscription().last_event_id(Some(last))),
-        };
+        if *delivered < wanted {
+            return hub.subscribe(conn, subscription().last_event_id(Some(last)));
+        }
         // What the bridge delivered while `missed` was read, read again (a
         // short range) with nothing delivered meanwhile.
         let newest = missed.last().map_or(wanted, |entry| entry.id);
@@ -818,18 +827,18 @@ impl Shared {
         lock(&self.link)
     }
 
-    /// A new connection whose commands wait at most `read_timeout` for an
-    /// answer.
-    fn connect(&self, read_timeout: Duration) -> io::Result<redis::Connection> {
+    /// A new connection, made within `timeout`, whose commands then wait
+    /// at most that long for an answer too.
+    fn connect(&self, timeout: Duration) -> io::Result<redis::Connection> {
         let what = || format!("dstar redis bridge: cannot connect to {}", self.address);
         let conn = self
             .client
-            .get_connection_with_timeout(self.timeout)
+            .get_connection_with_timeout(timeout)
             .map_err(|e| redis_error(e, &what()))?;
         // The crate clears the timeouts it connected with; keep them, so that
         // no command waits forever on a server that stopped answering.
-        conn.set_read_timeout(Some(read_timeout))
-            .and_then(|()| conn.set_write_timeout(Some(self.timeout)))
+        conn.set_read_timeout(Some(timeout))
+            .and_then(|()| conn.set_write_timeout(Some(timeout)))
             .map_err(|e| redis_error(e, &what()))?;
         Ok(conn)
     }
@@ -902,14 +911,22 @@ impl Shared {
                 lock(&self.pool).idle.push(conn);
                 Ok(value)
             }
+            Err(e) if !e.is_io_error() => {
+                // An error answer: Redis did not run the command.
+                lock(&self.pool).idle.push(conn);
+                let what = format!("dstar redis bridge: Redis at {} refused", self.address);
+                let e = redis_error(e, &what);
+                Err(Failed::NotSent(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    e,
+                )))
+            }
             Err(e) => {
-                // Not put back: a late answer may still be on its way.
+                // Not put back: a late answer may still be on its way. The
+                // link is in doubt until the next read succeeds.
                 let what = format!("dstar redis bridge: Redis at {} failed", self.address);
                 let e = redis_error(e, &what);
-                if e.kind() != io::ErrorKind::Other {
-                    // An I/O error, not an answer: the link is in doubt.
-                    self.down(&e);
-                }
+                self.down(&e);
                 Err(Failed::Uncertain(e))
             }
         }

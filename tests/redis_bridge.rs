@@ -407,6 +407,15 @@ fn a_redis_killed_and_restarted_with_its_data_loses_nothing() {
             .collect();
         thread::sleep(Duration::from_millis(200));
         redis.kill();
+        // While Redis is away, a publish fails at once and sends nothing.
+        instances[0].wait_for_stats("the outage to be noticed", |s| !s.connected);
+        let start = Instant::now();
+        let err = instances[0]
+            .bridge
+            .publish(Event::message("during the outage"))
+            .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotConnected, "{err}");
+        assert!(start.elapsed() < Duration::from_millis(500));
         thread::sleep(Duration::from_millis(300));
         redis.run();
         publishers.into_iter().map(|p| p.join().unwrap()).collect()
@@ -425,10 +434,9 @@ fn a_redis_killed_and_restarted_with_its_data_loses_nothing() {
     let refs: Vec<&Client> = clients.iter().collect();
     let all: Vec<&Published> = published.iter().chain([&last]).collect();
     assert_one_log(&refs, &all);
-    let lost: usize = published.iter().map(|p| p.unsent.len()).sum();
+    assert!(clients[0].data().iter().all(|d| d != "during the outage"));
     let acked: usize = published.iter().map(|p| p.acked.len()).sum();
-    assert!(lost > 0, "publishes during the outage fail: {published:?}");
-    assert!(acked > 60, "{published:?}");
+    assert!(acked > 0, "{published:?}");
     for p in &published {
         assert!(p.slowest < Duration::from_secs(3), "{p:?}");
     }
@@ -506,6 +514,9 @@ fn a_frozen_redis_fails_publishes_fast_and_a_late_add_is_delivered_once() {
     let data = on_a.data();
     let delivered_late = late.uncertain.iter().filter(|d| data.contains(d)).count();
     assert_eq!(data.len(), 10 + delivered_late, "{data:?}");
+    // Redis ran the add it had not answered in time once it was thawed (it
+    // was in its socket buffer): delivered after all, and only once.
+    assert!(delivered_late >= 1, "{data:?}");
     assert!(data.iter().all(|d| !d.starts_with("fast")));
 }
 
@@ -537,7 +548,9 @@ fn a_redis_restarted_without_its_data_is_a_gap_and_tabs_start_again() {
     assert!(!on_a.finished);
     let (mut again, replay) = a.client(Some(&kept));
     assert_eq!(replay, Replay::Unavailable);
+    a.wait_for_stats("the link back", |s| s.connected);
     let new = publish_many(&a.bridge, "new", 2, Duration::ZERO);
+    assert_eq!(new.acked.len(), 2, "{new:?}");
     again.wait_for_events(3);
     assert_eq!(again.data(), ["full state", "new-1", "new-2"]);
     // The new ids are larger than the lost ones.
@@ -583,9 +596,13 @@ fn entries_trimmed_before_an_instance_read_them_are_a_gap() {
     assert!(gap.reason.contains("trimmed"), "{gap:?}");
     on_a.read_to_end();
     assert!(!on_a.finished);
-    // Nothing after the gap was delivered to the cut stream.
+    // Nothing after the gap was delivered to the cut stream: at most the
+    // first read's entries (the cut may drop what was still queued).
     let got = on_a.data();
-    assert_eq!(got, ["full state", "m-1"], "{got:?}");
+    assert_eq!(got[0], "full state");
+    let expected: Vec<String> = (1..got.len()).map(|k| format!("m-{k}")).collect();
+    assert_eq!(got[1..], expected, "{got:?}");
+    assert!(got.len() <= 11, "{got:?}");
     assert_eq!(a.bridge.stats().gaps, 1);
     // B, which kept up, saw no gap.
     assert_eq!(b.bridge.stats().gaps, 0);
@@ -618,6 +635,21 @@ fn malformed_entries_are_skipped_and_counted() {
     assert_eq!(on_a.data(), ["full state", "good"]);
     let stats = a.bridge.stats();
     assert_eq!((stats.received, stats.malformed), (1, 5), "{stats:?}");
+
+    // The key replaced by something that is not a stream: Redis refuses the
+    // add (or the bridge already knows its reads fail): not sent, either way.
+    let _: () = redis.command(redis::cmd("DEL").arg("junk"));
+    let _: () = redis.command(redis::cmd("SET").arg("junk").arg("a string"));
+    let err = a.bridge.publish(Event::message("refused")).unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            io::ErrorKind::InvalidData | io::ErrorKind::NotConnected
+        ),
+        "{err}"
+    );
+    let stats = a.bridge.stats();
+    assert_eq!((stats.unsent, stats.uncertain), (1, 0), "{stats:?}");
 }
 
 #[test]
@@ -662,14 +694,33 @@ fn instance_process() {
             let _ = out.flush();
             received.deliver().unwrap();
         });
+    // SIGUSR1 interrupts a blocked read (`EINTR`) instead of killing.
+    extern "C" fn ignore(_: libc::c_int) {}
+    // SAFETY: a handler that does nothing, installed before any thread
+    // that could receive the signal starts; no SA_RESTART, so that blocked
+    // reads fail with EINTR.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        assert_eq!(
+            libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()),
+            0
+        );
+    }
     let bridge = Bridge::start(hub, config).unwrap();
     println!("ready");
-    // Until killed, or at most a minute.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-        if bridge.stats().retries > 0 {
-            println!("retried");
+    // Until killed, or at most a minute: say when reads were retried.
+    let mut retries = 0;
+    for _ in 0..3000 {
+        thread::sleep(Duration::from_millis(20));
+        let stats = bridge.stats();
+        if stats.retries != retries {
+            retries = stats.retries;
+            println!(
+                "retries {retries} reconnects {} gaps {}",
+                stats.reconnects, stats.gaps
+            );
         }
     }
 }
@@ -678,6 +729,8 @@ fn instance_process() {
 struct ChildInstance {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Lines other than ids, as they came.
+    other: Vec<String>,
 }
 
 impl ChildInstance {
@@ -702,6 +755,7 @@ impl ChildInstance {
         let instance = ChildInstance {
             child,
             lines: received,
+            other: Vec::new(),
         };
         instance.wait_for("ready");
         instance
@@ -721,17 +775,16 @@ impl ChildInstance {
     }
 
     /// The next `n` ids it delivers.
-    fn delivered(&self, n: usize) -> Vec<String> {
+    fn delivered(&mut self, n: usize) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut ids = Vec::new();
         while ids.len() < n {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some((_, id)) = line.split_once("delivered ") {
-                        ids.push(id.to_string());
-                    }
-                }
+                Ok(line) => match line.split_once("delivered ") {
+                    Some((_, id)) => ids.push(id.to_string()),
+                    None => self.other.push(line),
+                },
                 Err(e) => panic!("after {} of {n} ids from the instance: {e}", ids.len()),
             }
         }
@@ -747,6 +800,68 @@ impl Drop for ChildInstance {
     }
 }
 
+/// Sends SIGUSR1 to the instance process's bridge thread, found by name.
+fn interrupt_bridge_thread(child: &Child) {
+    let pid = child.id();
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
+    let tid = tasks
+        .filter_map(|task| {
+            let task = task.ok()?.path();
+            let name = std::fs::read_to_string(task.join("comm")).ok()?;
+            let tid: i64 = task.file_name()?.to_str()?.parse().ok()?;
+            (name.trim() == dstar::redis_bridge::THREAD_NAME).then_some(tid)
+        })
+        .next()
+        .expect("the bridge thread");
+    // SAFETY: tgkill takes plain integers; it signals one thread of the
+    // child, which handles SIGUSR1.
+    let sent = unsafe { libc::syscall(libc::SYS_tgkill, pid as i64, tid, libc::SIGUSR1) };
+    assert_eq!(sent, 0, "tgkill");
+}
+
+#[test]
+fn an_interrupted_read_is_retried_not_taken_for_a_lost_link() {
+    let Some(redis) = RedisServer::start(false) else {
+        return;
+    };
+    let a = Instance::start(redis.config("eintr"));
+    let mut instance = ChildInstance::start(&redis, "eintr");
+    let mut published = Vec::new();
+    for n in 0..20 {
+        // The bridge thread is blocked in XREAD most of the time.
+        thread::sleep(Duration::from_millis(30));
+        interrupt_bridge_thread(&instance.child);
+        published.extend(publish_many(&a.bridge, &format!("m{n}"), 5, Duration::ZERO).acked);
+    }
+    assert_eq!(published.len(), 100);
+    let ids_sent: Vec<String> = published.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(instance.delivered(100), ids_sent);
+    // Give its stats line a moment, then read it.
+    publish_many(&a.bridge, "last", 1, Duration::ZERO);
+    instance.delivered(1);
+    thread::sleep(Duration::from_millis(100));
+    while let Ok(line) = instance.lines.try_recv() {
+        instance.other.push(line);
+    }
+    let stats = instance
+        .other
+        .iter()
+        .rev()
+        .find_map(|line| line.split_once("retries ").map(|(_, s)| s.to_string()))
+        .expect("reads were interrupted and retried");
+    let numbers: Vec<u64> = stats
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let [retries, _reconnects, gaps] = numbers[..] else {
+        panic!("{stats:?}");
+    };
+    // Each retry reads on, at once, from the last id: none was an outage,
+    // none lost anything.
+    assert!(retries >= 1, "{stats}");
+    assert_eq!(gaps, 0, "{stats}");
+}
+
 #[test]
 fn a_paused_instance_catches_up_and_a_killed_one_is_resumed_elsewhere() {
     let Some(redis) = RedisServer::start(false) else {
@@ -754,7 +869,7 @@ fn a_paused_instance_catches_up_and_a_killed_one_is_resumed_elsewhere() {
     };
     let a = Instance::start(redis.config("pause"));
     let (mut on_a, _) = a.client(None);
-    let paused = ChildInstance::start(&redis, "pause");
+    let mut paused = ChildInstance::start(&redis, "pause");
 
     // Paused for a while (SIGSTOP, then SIGCONT) while 300 are published.
     send_signal(&paused.child, "STOP");
@@ -784,7 +899,7 @@ fn a_paused_instance_catches_up_and_a_killed_one_is_resumed_elsewhere() {
     assert_eq!(ids(&resumed), got[250..]);
 
     // A restarted instance process delivers from where the stream is now.
-    let restarted = ChildInstance::start(&redis, "pause");
+    let mut restarted = ChildInstance::start(&redis, "pause");
     let more = publish_many(&a.bridge, "more", 3, Duration::ZERO);
     let ids_more: Vec<_> = more.acked.iter().map(|(id, _)| id.clone()).collect();
     assert_eq!(restarted.delivered(3), ids_more);
