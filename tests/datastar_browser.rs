@@ -63,34 +63,18 @@ fn thirty_lines_counter_counts_clicks_and_logs_them() {
     let tab = env.open("30-lines", &url(&example, "/"));
     let start = tab.mark();
     // `data-text` has run: the client loaded and the signals are in place.
-    tab.wait(
-        "the count",
-        WAIT,
-        "document.querySelector('button span').innerText === '0'",
-    );
+    wait_text(&tab, "button span", "0");
     for n in 1..=3 {
         tab.click("button");
-        tab.wait(
-            &format!("count {n}"),
-            WAIT,
-            &format!("document.querySelector('button').innerText === 'Clicked {n} times'"),
-        );
+        wait_text(&tab, "button", &format!("Clicked {n} times"));
     }
     assert_eq!(list(&tab, "#log li"), ["click 1", "click 2", "click 3"]);
 
     // The count lives in the page's signals: a reload starts again.
     tab.reload().unwrap();
-    tab.wait(
-        "the count after a reload",
-        WAIT,
-        "document.querySelector('button').innerText === 'Clicked 0 times'",
-    );
+    wait_text(&tab, "button", "Clicked 0 times");
     tab.click("button");
-    tab.wait(
-        "count 1 again",
-        WAIT,
-        "document.querySelector('#log li')?.innerText === 'click 1'",
-    );
+    wait_text(&tab, "#log li", "click 1");
     tab.assert_no_problems_since(start);
     tab.close();
 }
@@ -109,18 +93,10 @@ fn demo_counter_patches_and_removes_signals_and_runs_the_tenth_click_script() {
         serde_json::from_str(&tab.text("pre[data-json-signals]")).unwrap_or(Value::Null)
     };
     tab.click("button[data-on\\:click*='/counter/inc']");
-    tab.wait(
-        "count 1",
-        WAIT,
-        "document.getElementById('count').innerText === '1'",
-    );
+    wait_text(&tab, "#count", "1");
     tab.wait("lastAction +1", WAIT, "JSON.parse(document.querySelector('pre[data-json-signals]').innerText).lastAction?.op === '+1'");
     tab.click("button[data-on\\:click*='/counter/dec']");
-    tab.wait(
-        "count 0",
-        WAIT,
-        "document.getElementById('count').innerText === '0'",
-    );
+    wait_text(&tab, "#count", "0");
     tab.wait("lastAction −1", WAIT, "JSON.parse(document.querySelector('pre[data-json-signals]').innerText).lastAction?.op === '−1'");
     let shown = signals(&tab);
     assert!(
@@ -149,11 +125,7 @@ fn demo_counter_patches_and_removes_signals_and_runs_the_tenth_click_script() {
     .unwrap();
     for n in 1..=10 {
         tab.click("button[data-on\\:click*='/counter/inc']");
-        tab.wait(
-            &format!("count {n}"),
-            WAIT,
-            &format!("document.getElementById('count').innerText === '{n}'"),
-        );
+        wait_text(&tab, "#count", &format!("{n}"));
         if n == 9 {
             assert_eq!(tab.eval("window.countAnimations").unwrap(), json!(0));
         }
@@ -183,11 +155,7 @@ fn demo_live_panel_clock_open_tabs_and_message_board() {
     let (start_a, start_b) = (a.mark(), b.mark());
     for tab in [&a, &b] {
         wait_for_demo(tab);
-        tab.wait(
-            "2 open tabs",
-            WAIT,
-            "document.getElementById('visitors')?.innerText === '👀 2 open tabs'",
-        );
+        wait_text(tab, "#visitors", "👀 2 open tabs");
     }
     wait_for_ticks(&a, "#clock");
     wait_for_ticks(&b, "#clock");
@@ -235,11 +203,7 @@ fn demo_live_panel_clock_open_tabs_and_message_board() {
     // A closed tab leaves the count.
     b.assert_no_problems_since(start_b);
     b.close();
-    a.wait(
-        "1 open tab",
-        WAIT,
-        "document.getElementById('visitors')?.innerText === '👀 1 open tab'",
-    );
+    wait_text(&a, "#visitors", "👀 1 open tab");
     wait_for_board(&a, expected);
     a.assert_no_problems_since(start_a);
     a.close();
@@ -308,11 +272,7 @@ fn demo_restart_on_the_same_port_brings_open_tabs_to_the_new_process() {
     let start = [a.mark(), b.mark()];
     for tab in [&a, &b] {
         wait_for_demo(tab);
-        tab.wait(
-            "2 open tabs",
-            WAIT,
-            "document.getElementById('visitors')?.innerText === '👀 2 open tabs'",
-        );
+        wait_text(tab, "#visitors", "👀 2 open tabs");
     }
     for n in 1..=6 {
         say(&a, &format!("old {n}"));
@@ -342,11 +302,7 @@ fn demo_restart_on_the_same_port_brings_open_tabs_to_the_new_process() {
             tab.name,
             restarted.elapsed().as_millis()
         );
-        tab.wait(
-            "2 open tabs",
-            WAIT,
-            "document.getElementById('visitors')?.innerText === '👀 2 open tabs'",
-        );
+        wait_text(tab, "#visitors", "👀 2 open tabs");
         wait_for_ticks(tab, "#clock");
         wait_for_board(tab, &new[1..]);
     }
@@ -367,11 +323,7 @@ fn chat_across_two_tabs() {
     let b = env.open("chat tab B", &url(&chat, "/"));
     let start = [a.mark(), b.mark()];
     for tab in [&a, &b] {
-        tab.wait(
-            "2 tabs connected",
-            WAIT,
-            "document.getElementById('online')?.innerText === '2 tabs connected'",
-        );
+        wait_text(tab, "#online", "2 tabs connected");
     }
 
     a.type_over("input[data-bind\\:name]", "alice");
@@ -392,11 +344,7 @@ fn chat_across_two_tabs() {
     // A reload starts from the whole room.
     b.reload().unwrap();
     wait_for_list(&b, "#messages li", &expected);
-    b.wait(
-        "2 tabs connected",
-        WAIT,
-        "document.getElementById('online')?.innerText === '2 tabs connected'",
-    );
+    wait_text(&b, "#online", "2 tabs connected");
     for (i, tab) in [&a, &b].into_iter().enumerate() {
         tab.assert_no_problems_since(start[i]);
     }
@@ -410,11 +358,7 @@ fn chat_restart_on_the_same_port_brings_an_open_tab_to_the_new_process() {
     let mut chat = env.start("chat");
     let tab = env.open("chat", &url(&chat, "/"));
     let start = tab.mark();
-    tab.wait(
-        "1 tab connected",
-        WAIT,
-        "document.getElementById('online')?.innerText === '1 tab connected'",
-    );
+    wait_text(&tab, "#online", "1 tab connected");
     for text in ["old 1", "old 2", "old 3"] {
         chat_say(&tab, text);
     }
@@ -434,11 +378,7 @@ fn chat_restart_on_the_same_port_brings_an_open_tab_to_the_new_process() {
     }
     let expected: Vec<String> = new.iter().map(|text| format!("bob: {text}")).collect();
     wait_for_list_within(&tab, "#messages li", &expected, RECONNECT_WITHIN);
-    tab.wait(
-        "1 tab connected",
-        WAIT,
-        "document.getElementById('online')?.innerText === '1 tab connected'",
-    );
+    wait_text(&tab, "#online", "1 tab connected");
     assert_no_problems_but_stream_failures(&tab, start, cut_at, "/feed");
     tab.close();
 }
@@ -551,11 +491,7 @@ fn tiny_http_clock_ticks_and_the_button_counts() {
     wait_for_ticks(&tab, "#clock");
     for n in 1..=3 {
         tab.click("button");
-        tab.wait(
-            &format!("{n} clicks"),
-            WAIT,
-            &format!("document.querySelector('[data-text]').innerText === '{n}'"),
-        );
+        wait_text(&tab, "[data-text]", &format!("{n}"));
     }
     wait_for_ticks(&tab, "#clock");
     tab.assert_no_problems_since(start);
@@ -564,14 +500,20 @@ fn tiny_http_clock_ticks_and_the_button_counts() {
 
 // --- what the tests look for -----------------------------------------------------
 
+/// Waits until the first element matching `selector` shows exactly `text`.
+fn wait_text(tab: &Tab, selector: &str, text: &str) {
+    let js = format!(
+        "document.querySelector({})?.innerText === {}",
+        json!(selector),
+        json!(text)
+    );
+    tab.wait(&format!("{selector} to show {text:?}"), WAIT, &js);
+}
+
 /// Waits until the demo's page is live: the client has run and the live
 /// stream has delivered its snapshot.
 fn wait_for_demo(tab: &Tab) {
-    tab.wait(
-        "the counter",
-        WAIT,
-        "document.getElementById('count').innerText === '0'",
-    );
+    wait_text(tab, "#count", "0");
     tab.wait(
         "the live panel",
         WAIT,
