@@ -24,7 +24,7 @@
 //! by themselves to the next server started on the same address.
 
 use dstar::broadcast::{Config, Hub, Subscription};
-use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals};
+use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals, client_url};
 use dstar::request::{Request, RequestReader};
 use dstar::{FormattedEvent, SseResponse, response};
 use serde::Deserialize;
@@ -44,7 +44,7 @@ const PAGE: &str = r#"<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>dstar chat</title>
-  <script type="module" src="https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.0/bundles/datastar.js"></script>
+  <script type="module" src="CLIENT_URL"></script>
   <style>
     body { font: 1rem system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; }
     #messages { list-style: none; padding: 0; min-height: 10rem; }
@@ -84,6 +84,8 @@ struct Message {
 }
 
 struct Room {
+    /// The page, with the Datastar client's URL filled in.
+    page: String,
     /// The messages, and the lock that orders changes to them with the
     /// streams that start: publishing and subscribing both happen under it,
     /// so a new stream's first render and the live messages after it never
@@ -102,6 +104,7 @@ fn main() -> io::Result<()> {
     println!("chat: serving on http://{}/", listener.local_addr()?);
 
     let room = Arc::new(Room {
+        page: PAGE.replace("CLIENT_URL", &client_url()?),
         messages: Mutex::new(Vec::new()),
         next_id: AtomicU64::new(1),
         next_tab: AtomicU64::new(1),
@@ -189,7 +192,8 @@ fn page(room: &Room) -> String {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.subsec_nanos());
-    PAGE.replace("__TAB__", &format!("tab-{n}-{nanos:x}"))
+    room.page
+        .replace("__TAB__", &format!("tab-{n}-{nanos:x}"))
         .replace("__NAME__", &format!("guest-{n}"))
 }
 

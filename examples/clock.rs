@@ -6,15 +6,17 @@
 //! cargo run --example clock -- 0.0.0.0:3000
 //! ```
 //!
-//! The page loads the Datastar client from its CDN and opens the stream with
+//! The page loads the Datastar client from `$DATASTAR_CLIENT_URL` (default: its
+//! CDN, see [`client_url`]) and opens the stream with
 //! `data-init="@get('/clock')"`; each event patches `<span id="clock">`.
 
 use dstar::SseResponse;
-use dstar::datastar::PatchElements;
+use dstar::datastar::{PatchElements, client_url};
 use dstar::request::{Request, RequestReader};
 use dstar::response;
 use std::io;
 use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,7 +25,7 @@ const PAGE: &str = r#"<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>dstar clock</title>
-  <script type="module" src="https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.0/bundles/datastar.js"></script>
+  <script type="module" src="CLIENT_URL"></script>
   <style>body { font: 2rem system-ui, sans-serif; margin: 3rem; }</style>
 </head>
 <body>
@@ -36,13 +38,15 @@ fn main() -> io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    let page: Arc<str> = PAGE.replace("CLIENT_URL", &client_url()?).into();
     let listener = TcpListener::bind(&addr)?;
     println!("clock: serving on http://{}/", listener.local_addr()?);
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
+                let page = Arc::clone(&page);
                 thread::spawn(move || {
-                    if let Err(e) = serve(stream) {
+                    if let Err(e) = serve(stream, &page) {
                         eprintln!("clock: connection ended: {e}");
                     }
                 });
@@ -54,7 +58,7 @@ fn main() -> io::Result<()> {
 }
 
 /// Serves one connection: pages on keep-alive, until it turns into a stream.
-fn serve(stream: TcpStream) -> io::Result<()> {
+fn serve(stream: TcpStream, page: &str) -> io::Result<()> {
     // Nagle's algorithm holds a small write back until the previous one is
     // acknowledged, and every event is a small write: without this a stream
     // measured at 2 ms per event became 47 ms.
@@ -72,7 +76,7 @@ fn serve(stream: TcpStream) -> io::Result<()> {
             Err(e) => return response::write_error(&mut &stream, &e),
         };
         match (request.method(), request.path()) {
-            ("GET" | "HEAD", "/") => response::write_html(&mut &stream, PAGE, &request)?,
+            ("GET" | "HEAD", "/") => response::write_html(&mut &stream, page, &request)?,
             ("GET", "/clock") => return stream_clock(&request, &stream),
             _ => response::write_not_found(&mut &stream, &request)?,
         }

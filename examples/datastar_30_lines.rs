@@ -1,18 +1,19 @@
-use dstar::datastar::{ElementPatchMode::Append, PatchElements, PatchSignals};
+use dstar::datastar::{ElementPatchMode::Append, PatchElements, PatchSignals, client_url};
 use dstar::{SseResponse, request::RequestReader, response};
 use std::{net::TcpListener, thread, time::Duration};
 
 const PAGE: &str = r#"<!doctype html>
-<script type="module" src="https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.0/bundles/datastar.js"></script>
+<script type="module" src="CLIENT_URL"></script>
 <body data-signals="{count: 0}">
   <button data-on:click="@post('/click')">Clicked <span data-text="$count"></span> times</button>
   <ul id="log"></ul>
 </body>"#;
 
 fn main() -> std::io::Result<()> {
+    let page = PAGE.replace("CLIENT_URL", &client_url()?); // $DATASTAR_CLIENT_URL or the CDN
     let addr = std::env::args().nth(1).unwrap_or("127.0.0.1:8080".into());
     for stream in TcpListener::bind(addr)?.incoming() {
-        let stream = stream?;
+        let (stream, page) = (stream?, page.clone());
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
         thread::spawn(move || -> std::io::Result<()> {
@@ -24,7 +25,7 @@ fn main() -> std::io::Result<()> {
                     Err(err) => return response::write_error(&mut &stream, &err),
                 };
                 if request.path() != "/click" {
-                    response::write_html(&mut &stream, PAGE, &request)?;
+                    response::write_html(&mut &stream, &page, &request)?;
                     continue;
                 }
                 // The button POSTs the page's signals as JSON: {"count":3}.

@@ -25,7 +25,8 @@
 //! again on the same address); the process exits with status 0.
 //!
 //! The page loads the Datastar client from its CDN, so the browser needs to
-//! reach cdn.jsdelivr.net; the server itself needs nothing but std.
+//! reach cdn.jsdelivr.net, unless `DATASTAR_CLIENT_URL` names another copy
+//! (see [`client_url`]); the server itself needs nothing but std.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -40,6 +41,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use dstar::broadcast::{Config, Hub, Subscription};
 use dstar::datastar::{
     ConsoleLog, ElementPatchMode, ExecuteScript, PatchElements, PatchSignals, RemoveSignals,
+    client_url,
 };
 use dstar::request::{ErrorKind, Request, RequestError, RequestReader};
 use dstar::{FormattedEvent, SseConnection, SseResponse, response};
@@ -62,7 +64,7 @@ fn main() -> io::Result<()> {
         browsable(local)
     );
 
-    let app = Arc::new(App::new());
+    let app = Arc::new(App::new(PAGE.replace("CLIENT_URL", &client_url()?)));
 
     // Ctrl-C: the handler only raises the flag and wakes the accept loop
     // with a connection of its own; main does the rest, on its own thread.
@@ -118,6 +120,8 @@ fn main() -> io::Result<()> {
 
 /// The state shared by every connection.
 struct App {
+    /// The page, with the Datastar client's URL filled in.
+    page: String,
     hub: Hub,
     live: Mutex<Live>,
     stopping: AtomicBool,
@@ -141,8 +145,9 @@ struct Message {
 }
 
 impl App {
-    fn new() -> App {
+    fn new(page: String) -> App {
         App {
+            page,
             hub: Hub::new(
                 Config::new()
                     // A closed tab is noticed within this long.
@@ -393,7 +398,7 @@ fn delete_message(sse: Sse<'_>, id: &str, app: &App) -> io::Result<()> {
 fn page(app: &App) -> String {
     // A fresh id per page load: it keys this tab's live stream in the hub.
     let tab = format!("t{:012x}", app.tab_ids.hash_one(SystemTime::now()) >> 16);
-    PAGE.replace("TAB_ID", &tab)
+    app.page.replace("TAB_ID", &tab)
 }
 
 const EMPTY_ERROR: &str = "<p id=\"error\" class=\"error\"></p>";
@@ -404,7 +409,7 @@ const PAGE: &str = r#"<!doctype html>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>dstar demo</title>
-  <script type="module" src="https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.0/bundles/datastar.js"></script>
+  <script type="module" src="CLIENT_URL"></script>
   <style>
     :root { font-family: system-ui, sans-serif; color: #1d2433; background: #f4f5f8; }
     body { max-width: 46rem; margin: 2rem auto; padding: 0 1rem; }
@@ -446,7 +451,7 @@ const PAGE: &str = r#"<!doctype html>
   </section>
 
   <section id="live">
-    <p>Connecting to the live stream… (the page needs the Datastar client from cdn.jsdelivr.net)</p>
+    <p>Connecting to the live stream… (the page needs the Datastar client: see DATASTAR_CLIENT_URL)</p>
   </section>
 
   <section>

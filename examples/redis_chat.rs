@@ -32,7 +32,7 @@
 //!   this instance once it is back or to another one behind the same proxy.
 
 use dstar::broadcast::{self, Hub, Subscription};
-use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals};
+use dstar::datastar::{ElementPatchMode, PatchElements, PatchSignals, client_url};
 use dstar::redis_bridge::{Bridge, Config};
 use dstar::request::{Request, RequestReader};
 use dstar::{FormattedEvent, SseResponse, response};
@@ -52,7 +52,7 @@ const PAGE: &str = r#"<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>dstar chat on __INSTANCE__</title>
-  <script type="module" src="https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.0/bundles/datastar.js"></script>
+  <script type="module" src="CLIENT_URL"></script>
   <style>
     body { font: 1rem system-ui, sans-serif; margin: 2rem auto; max-width: 40rem; }
     #messages { list-style: none; padding: 0; min-height: 10rem; }
@@ -89,6 +89,8 @@ struct Signals {
 type History = Arc<Mutex<VecDeque<FormattedEvent>>>;
 
 struct Room {
+    /// The page, with the Datastar client's URL filled in.
+    page: String,
     /// `host:port`, shown in the page's title.
     instance: String,
     history: History,
@@ -135,6 +137,7 @@ fn main() -> io::Result<()> {
     println!("redis_chat: serving on http://{local}/; {bridge:?}");
 
     let room = Arc::new(Room {
+        page: PAGE.replace("CLIENT_URL", &client_url()?),
         instance,
         history,
         bridge,
@@ -176,7 +179,7 @@ fn serve(room: &Room, stream: TcpStream) -> io::Result<()> {
         };
         match (request.method(), request.path()) {
             ("GET" | "HEAD", "/") => {
-                let page = PAGE.replace("__INSTANCE__", &room.instance);
+                let page = room.page.replace("__INSTANCE__", &room.instance);
                 response::write_html(&mut &stream, &page, &request)?;
             }
             ("GET", "/feed") => break request,

@@ -28,10 +28,11 @@
 //! [`Request::into_writer`]: tiny_http::Request::into_writer
 
 use std::io::{self, Write};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use dstar::datastar::{PatchElements, PatchSignals};
+use dstar::datastar::{PatchElements, PatchSignals, client_url};
 use dstar::request::split_target;
 use dstar::{SseConnection, SseResponse, format_event};
 use tiny_http::{HTTPVersion, Header, Method, Request, Response, Server};
@@ -41,7 +42,7 @@ const PAGE: &str = r#"<!doctype html>
 <head>
   <meta charset="utf-8">
   <title>dstar on tiny_http</title>
-  <script type="module" src="https://cdn.jsdelivr.net/gh/starfederation/datastar@1.0.0/bundles/datastar.js"></script>
+  <script type="module" src="CLIENT_URL"></script>
   <style>body { font: 1.5rem system-ui, sans-serif; margin: 3rem; }</style>
 </head>
 <body data-signals='{"clicks": 0}'>
@@ -56,6 +57,8 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".into());
+    // The Datastar client: `$DATASTAR_CLIENT_URL`, or its CDN.
+    let page: Arc<str> = PAGE.replace("CLIENT_URL", &client_url()?).into();
     let server = Server::http(&addr)?;
     let local = server.server_addr().to_ip().ok_or("not an IP address")?;
     println!(
@@ -65,8 +68,9 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for request in server.incoming_requests() {
         // tiny_http hands requests out one at a time; a stream holds its
         // thread for as long as the tab is open, so each gets its own.
+        let page = Arc::clone(&page);
         thread::spawn(move || {
-            if let Err(e) = handle(request) {
+            if let Err(e) = handle(request, &page) {
                 eprintln!("tiny_http example: request ended: {e}");
             }
         });
@@ -74,12 +78,12 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
-fn handle(request: Request) -> io::Result<()> {
+fn handle(request: Request, page: &str) -> io::Result<()> {
     let path = split_target(request.url()).0.to_owned();
     match (request.method(), path.as_str()) {
         (Method::Get, "/") => {
             let html = header("Content-Type", "text/html; charset=utf-8");
-            request.respond(Response::from_string(PAGE).with_header(html))
+            request.respond(Response::from_string(page).with_header(html))
         }
         (Method::Get, "/clock") => {
             let mut sse = start_sse(request)?;

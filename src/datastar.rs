@@ -45,15 +45,24 @@
 //! builder: signals must be a well-formed JSON object, signal paths must be well-formed, and
 //! redirect URLs must pass the [`Redirect`] policy. A refused event writes nothing.
 //!
+//! # The browser client
+//!
+//! Pages load the Datastar client with a `<script type="module">`. [`client_url`] says where
+//! from: [`CLIENT_URL`] (the v1.0.1 release on jsDelivr, the one the browser tests run) unless
+//! the `DATASTAR_CLIENT_URL` environment variable names another copy, as an offline, intranet
+//! or CSP-strict deployment needs. Every example takes its page's client from there.
+//!
 //! [`Encode`]: crate::Encode
 //! [`io::ErrorKind::InvalidInput`]: std::io::ErrorKind::InvalidInput
 
+mod client;
 mod elements;
 mod escape;
 mod helpers;
 mod script;
 mod signals;
 
+pub use client::{CLIENT_URL, CLIENT_URL_VAR, client_url};
 pub use elements::{ElementPatchMode, Namespace, PatchElements};
 pub use helpers::{ConsoleLevel, ConsoleLog, DispatchEvent, Prefetch, Redirect, ReplaceUrl};
 pub use script::ExecuteScript;

@@ -86,6 +86,15 @@
 //! # }
 //! ```
 //!
+//! # The page's client
+//!
+//! A Datastar page loads the client with
+//! `<script type="module" src="…">`; [`datastar::client_url`] gives that URL:
+//! [`datastar::CLIENT_URL`] (the v1.0.1 release on jsDelivr) unless the
+//! `DATASTAR_CLIENT_URL` environment variable names another copy, for a
+//! deployment that cannot or may not load it from the CDN. The examples'
+//! pages take it from there.
+//!
 //! # Closed connections
 //!
 //! The first failed write closes a connection and returns the writer's own

@@ -20,13 +20,11 @@
 //! browser there is a broken setup) and are skipped with a message elsewhere.
 #![cfg(unix)]
 
+mod chromium;
+
 use std::collections::BTreeSet;
-use std::fs;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -41,6 +39,8 @@ use dstar::datastar::{
 use dstar::request::{Limits, RequestReader};
 use dstar::testing::{self, MessageEvent};
 use dstar::{Event, FormattedEvent, SseConnection, SseResponse, response};
+
+use chromium::{Browser, find_chromium};
 use serde::Deserialize;
 
 /// How long Chromium may take to fetch the page; past this it "cannot be
@@ -976,145 +976,5 @@ impl Write for Tap {
 impl Probe for Tap {
     fn peer_hung_up(&self) -> io::Result<bool> {
         self.socket.peer_hung_up()
-    }
-}
-
-// --- Chromium -------------------------------------------------------------
-
-fn find_chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("DSTAR_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
-
-/// A headless Chromium child process, in a process group of its own, with a
-/// fresh profile. Dropping it kills the whole group (the browser's renderer
-/// and helper processes too), waits for it and removes the profile.
-struct Browser {
-    child: Child,
-    dir: PathBuf,
-    exit: Option<String>,
-}
-
-impl Browser {
-    fn launch(chromium: &Path, url: &str) -> io::Result<Browser> {
-        static LAUNCHES: AtomicU64 = AtomicU64::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "dstar-browser-{}-{}",
-            std::process::id(),
-            LAUNCHES.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir)?;
-        let log = fs::File::create(dir.join("chromium.log"))?;
-        let spawned = Command::new(chromium)
-            .args([
-                "--headless",
-                // CI runs as root, where Chromium's sandbox cannot start.
-                "--no-sandbox",
-                "--disable-gpu",
-                // No network but loopback here: without these Chromium keeps
-                // trying Google's services, slowly and noisily.
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-quic",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-extensions",
-                // A small /dev/shm in containers crashes renderers.
-                "--disable-dev-shm-usage",
-                "--mute-audio",
-            ])
-            .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn();
-        match spawned {
-            Ok(child) => Ok(Browser {
-                child,
-                dir,
-                exit: None,
-            }),
-            Err(e) => {
-                let _ = fs::remove_dir_all(&dir);
-                Err(e)
-            }
-        }
-    }
-
-    fn exited(&mut self) -> bool {
-        if self.exit.is_none()
-            && let Ok(Some(status)) = self.child.try_wait()
-        {
-            self.exit = Some(status.to_string());
-        }
-        self.exit.is_some()
-    }
-
-    /// How the browser ended, and the end of its log, for a failure message.
-    fn describe(&mut self) -> String {
-        let status = if self.exited() {
-            format!("; it exited: {}", self.exit.as_deref().unwrap_or("?"))
-        } else {
-            String::new()
-        };
-        let log = fs::read_to_string(self.dir.join("chromium.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(30).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!(
-            "{status}\n--- Chromium's log (last lines) ---\n{}",
-            tail.join("\n")
-        )
-    }
-
-    /// Sends `signal` to the browser's whole process group.
-    fn signal_group(&self, signal: &str) -> bool {
-        // The group id is the child's pid (`process_group(0)`); std has no
-        // safe kill(2), so the `kill` program sends it.
-        Command::new("kill")
-            .args([signal, "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        if !self.exited() {
-            // Politely first, so Chromium takes its helpers down with it.
-            self.signal_group("-TERM");
-            let deadline = Instant::now() + Duration::from_secs(3);
-            while !self.exited() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(20));
-            }
-        }
-        // Whatever is left of the group, and the browser itself if `kill`
-        // could not be run.
-        self.signal_group("-KILL");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Helpers may still be writing to the profile for a moment.
-        for _ in 0..20 {
-            if fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
     }
 }

@@ -14,8 +14,9 @@ use std::time::{Duration, Instant};
 /// timeouts, which a connection left open would wait out, are 10 s or more.
 pub const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
-/// One `cargo build` at a time: they share the target directory.
-static BUILDING: Mutex<()> = Mutex::new(());
+/// One `cargo build` at a time: they share the target directory. Holds
+/// the examples built so far, which are not built again.
+static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 /// A running example, killed (by its own pid) when dropped.
 pub struct Example {
@@ -27,16 +28,28 @@ impl Example {
     /// Builds the example with the features this test was built with, and
     /// starts it on a free port: `args` follow the address.
     pub fn start(name: &str, args: &[&str]) -> Example {
-        Example::start_at(name, free_address(), args)
+        Example::start_with(name, free_address(), args, &[])
     }
 
     /// Like [`start`](Example::start), on a given address: to start a
     /// program again where an earlier one ran, as a restart does.
     pub fn start_at(name: &str, addr: SocketAddr, args: &[&str]) -> Example {
+        Example::start_with(name, addr, args, &[])
+    }
+
+    /// Like [`start_at`](Example::start_at), with `env` added to the
+    /// program's environment.
+    pub fn start_with(
+        name: &str,
+        addr: SocketAddr,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Example {
         let binary = build(name);
         let child = Command::new(&binary)
             .arg(addr.to_string())
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -101,7 +114,11 @@ fn build(name: &str) -> PathBuf {
     // <target>/<profile>/examples, with the same profile.
     let exe = std::env::current_exe().expect("the test binary's path");
     let profile = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let _building = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let binary = profile.join("examples").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if built.iter().any(|b| b == name) {
+        return binary;
+    }
     let mut cargo = Command::new(env!("CARGO"));
     cargo
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -114,7 +131,8 @@ fn build(name: &str) -> PathBuf {
     }
     let status = cargo.status().expect("run cargo build");
     assert!(status.success(), "cargo build --example {name} failed");
-    profile.join("examples").join(name)
+    built.push(name.to_string());
+    binary
 }
 
 /// A loopback port nobody listens on (as of now).
