@@ -106,6 +106,7 @@
 // --- modules (each owner adds its own line) ---
 pub mod broadcast;
 mod chunked;
+pub mod compression;
 pub mod connection;
 pub mod datastar;
 mod date;
