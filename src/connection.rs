@@ -34,9 +34,12 @@ use std::io::{self, Write};
 use std::net::TcpStream;
 use std::time::SystemTime;
 
+use crate::compression::{self, Compression, Compressor, Encoding};
 use crate::event::{self, Encode, FormattedEvent};
 use crate::request::{Request, Version};
 use crate::{chunked, syntax};
+
+use compression::Failure as Fail;
 
 /// Once this much is queued, [`SseConnection::queue_event`] writes it out.
 const MAX_QUEUED: usize = 8 * 1024;
@@ -188,6 +191,8 @@ pub struct SseResponse {
     headers: Vec<(String, String)>,
     chunked: bool,
     date: bool,
+    compression: Compression,
+    accept_encoding: Option<String>,
 }
 
 impl Default for SseResponse {
@@ -208,6 +213,8 @@ impl SseResponse {
             headers: Vec::new(),
             chunked: true,
             date: true,
+            compression: Compression::off(),
+            accept_encoding: None,
         }
     }
 
@@ -225,8 +232,12 @@ impl SseResponse {
     /// assert!(!head.contains("Transfer-Encoding"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// It also keeps the request's `Accept-Encoding`, for
+    /// [`compression`](SseResponse::compression) to negotiate with.
     pub fn for_request(request: &Request) -> Self {
-        let response = SseResponse::new();
+        let mut response = SseResponse::new();
+        response.accept_encoding = compression::accept_encoding_of(request);
         match request.version() {
             Version::Http10 => response.close_delimited(),
             Version::Http11 => response,
@@ -268,6 +279,27 @@ impl SseResponse {
         self
     }
 
+    /// Compresses the stream with a coding negotiated from the request's
+    /// `Accept-Encoding` (see the [`compression`](crate::compression)
+    /// module); the default is [`Compression::off`].
+    ///
+    /// The response then says `Vary: Accept-Encoding` and, if a coding was
+    /// chosen, `Content-Encoding`. A client that accepts none of the codings
+    /// gets the stream uncompressed, byte for byte as without this call. A
+    /// `Content-Encoding` header of your own turns compression off.
+    pub fn compression(mut self, settings: Compression) -> Self {
+        self.compression = settings;
+        self
+    }
+
+    /// Sets the `Accept-Encoding` to negotiate with, for a request that was
+    /// not read with this crate ([`for_request`](SseResponse::for_request)
+    /// sets it from a [`Request`]).
+    pub fn accept_encoding(mut self, value: &str) -> Self {
+        self.accept_encoding = Some(value.to_string());
+        self
+    }
+
     /// Writes the head to `writer`, flushes it, and returns the connection.
     ///
     /// On any error (an invalid status or header, a failed write) the
@@ -289,12 +321,31 @@ impl SseResponse {
         probe: Option<fn(&W) -> io::Result<bool>>,
     ) -> io::Result<SseConnection<W>> {
         let mut conn = SseConnection::new(writer, self.chunked, probe);
-        self.write_head(&mut conn.queue)?;
+        let negotiated = self.negotiate();
+        if let Some(encoding) = negotiated.flatten() {
+            conn.compressor = Some(Box::new(Compressor::new(encoding, &self.compression)?));
+        }
+        self.write_head(&mut conn.queue, negotiated)?;
         conn.flush()?;
         Ok(conn)
     }
 
-    fn write_head(&self, buf: &mut Vec<u8>) -> io::Result<()> {
+    /// `None` when the coding does not depend on the request; otherwise the
+    /// coding chosen (`Some(None)`: identity).
+    fn negotiate(&self) -> Option<Option<Encoding>> {
+        let own = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-encoding"));
+        (self.compression.is_enabled() && !own)
+            .then(|| self.compression.negotiate(self.accept_encoding.as_deref()))
+    }
+
+    fn write_head(
+        &self,
+        buf: &mut Vec<u8>,
+        negotiated: Option<Option<Encoding>>,
+    ) -> io::Result<()> {
         let reason = reason_phrase(self.status)?;
         for (name, value) in &self.headers {
             check_header(name, value)?;
@@ -319,6 +370,14 @@ impl SseResponse {
             buf.extend_from_slice(b"Transfer-Encoding: chunked\r\n");
         } else {
             buf.extend_from_slice(b"Connection: close\r\n");
+        }
+        if let Some(encoding) = negotiated {
+            if let Some(encoding) = encoding {
+                buf.extend_from_slice(b"Content-Encoding: ");
+                buf.extend_from_slice(encoding.token().as_bytes());
+                buf.extend_from_slice(b"\r\n");
+            }
+            buf.extend_from_slice(b"Vary: Accept-Encoding\r\n");
         }
         if self.date {
             buf.extend_from_slice(b"Date: ");
@@ -406,6 +465,8 @@ pub struct SseConnection<W: Write> {
     probe: Option<fn(&W) -> io::Result<bool>>,
     /// Width of the last chunk's size: the guess for the next one.
     chunk_width: usize,
+    /// The stream's compressor, if the response negotiated a coding.
+    compressor: Option<Box<Compressor>>,
 }
 
 /// Shows the state, and the writer's type rather than its value, so that any
@@ -418,6 +479,7 @@ impl<W: Write> fmt::Debug for SseConnection<W> {
             .field("queued", &self.queue.len())
             .field("closed", &self.closed)
             .field("probed", &self.probe.is_some())
+            .field("content_encoding", &self.content_encoding())
             .finish()
     }
 }
@@ -431,6 +493,7 @@ impl<W: Write> SseConnection<W> {
             closed: None,
             probe,
             chunk_width: 2,
+            compressor: None,
         }
     }
 
@@ -460,6 +523,27 @@ impl<W: Write> SseConnection<W> {
     /// frames the body itself. Nothing is written until the first event.
     pub fn body_only(writer: W) -> Self {
         SseConnection::new(writer, false, None)
+    }
+
+    /// Like [`body_only`](SseConnection::body_only), with the stream
+    /// compressed in `encoding`, for a host that writes the head: it must
+    /// say `Content-Encoding` (see [`Encoding::token`]) and
+    /// `Vary: Accept-Encoding`. Fails with
+    /// [`Unsupported`](io::ErrorKind::Unsupported) if this build lacks the
+    /// coding.
+    pub fn body_only_compressed(
+        writer: W,
+        encoding: Encoding,
+        settings: &Compression,
+    ) -> io::Result<Self> {
+        let mut conn = SseConnection::new(writer, false, None);
+        conn.compressor = Some(Box::new(Compressor::new(encoding, settings)?));
+        Ok(conn)
+    }
+
+    /// The coding the stream is compressed with, or `None` for none.
+    pub fn content_encoding(&self) -> Option<Encoding> {
+        self.compressor.as_ref().map(|c| c.encoding())
     }
 
     /// Sends one event: formats it as one chunk, writes it with a single
@@ -492,6 +576,17 @@ impl<W: Write> SseConnection<W> {
         events: impl IntoIterator<Item = E>,
     ) -> io::Result<&mut Self> {
         self.check_open()?;
+        if self.compressor.is_some() {
+            // One compressed chunk for the burst: a refused event must not
+            // reach the compressor, whose window cannot be taken back.
+            self.frame(|buf| {
+                events
+                    .into_iter()
+                    .try_for_each(|event| event::write_event(buf, &event))
+            })?;
+            self.flush()?;
+            return Ok(self);
+        }
         let mark = self.queue.len();
         for event in events {
             if let Err(err) = self.frame(|buf| event::write_event(buf, &event)) {
@@ -589,8 +684,14 @@ impl<W: Write> SseConnection<W> {
     ///
     /// For a close-delimited or body-only connection nothing is added: close
     /// the writer to end the body.
+    ///
+    /// A compressed stream is ended first (brotli's and zstd's last block,
+    /// gzip's trailer), in the same write.
     pub fn finish(mut self) -> io::Result<W> {
         self.check_open()?;
+        if let Some(mut compressor) = self.compressor.take() {
+            self.frame_compressed(&mut compressor, |c, out| c.finish(out).map_err(Fail::Codec))?;
+        }
         if self.chunked {
             self.queue.extend_from_slice(chunked::LAST_CHUNK);
         }
@@ -644,8 +745,16 @@ impl<W: Write> SseConnection<W> {
     }
 
     /// Appends what `write` produces as one chunk (or as it is, without
-    /// chunked framing). On error the queue is left as it was.
+    /// chunked framing), compressed and flushed if the stream is. On error
+    /// the queue is left as it was.
     fn frame(&mut self, write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<()> {
+        if let Some(mut compressor) = self.compressor.take() {
+            let framed = self.frame_compressed(&mut compressor, |c, out| c.compress(write, out));
+            if !self.is_closed() {
+                self.compressor = Some(compressor);
+            }
+            return framed;
+        }
         if !self.chunked {
             return write(&mut self.queue);
         }
@@ -656,6 +765,32 @@ impl<W: Write> SseConnection<W> {
             return Err(err);
         }
         self.chunk_width = chunked::end(&mut self.queue, chunk);
+        Ok(())
+    }
+
+    /// [`frame`](SseConnection::frame) for a compressed stream: `compress`
+    /// appends the compressed bytes. A codec failure closes the connection,
+    /// since the stream cannot go on.
+    fn frame_compressed(
+        &mut self,
+        compressor: &mut Compressor,
+        compress: impl FnOnce(&mut Compressor, &mut Vec<u8>) -> Result<(), Fail>,
+    ) -> io::Result<()> {
+        let mark = self.queue.len();
+        let chunk = self
+            .chunked
+            .then(|| chunked::begin(&mut self.queue, self.chunk_width));
+        match compress(compressor, &mut self.queue) {
+            Ok(()) => {}
+            Err(Fail::Refused(err)) => {
+                self.queue.truncate(mark);
+                return Err(err);
+            }
+            Err(Fail::Codec(err)) => return Err(self.close(err)),
+        }
+        if let Some(chunk) = chunk {
+            self.chunk_width = chunked::end(&mut self.queue, chunk);
+        }
         Ok(())
     }
 
