@@ -375,6 +375,12 @@ pub struct Stats {
     /// Stalled subscribers handed a thread of their own (see
     /// [`Config::handoff_after`]).
     pub handoffs: u64,
+    /// Subscribers now in the hub whose stream is
+    /// [compressed](crate::compression): each holds a compressor of its own
+    /// (a few hundred KiB). Read it before starting a stream to cap them:
+    /// past your limit, start new streams with
+    /// [`Compression::off`](crate::compression::Compression::off).
+    pub compressed: usize,
 }
 
 /// A broadcast hub: many SSE streams, written by a few shared threads.
@@ -500,6 +506,7 @@ impl Hub {
         let shard = state.next_shard;
         state.next_shard = (shard + 1) % shared.shards.len();
         let has_initial = !initial.is_empty();
+        let compressed = conn.content_encoding().is_some();
         let new = Arc::new(Sub {
             id,
             shard,
@@ -517,6 +524,7 @@ impl Hub {
             ready: Condvar::new(),
             stream: Mutex::new(Some(Box::new(conn))),
             last_write: AtomicU64::new(shared.now()),
+            compressed,
         });
 
         if let Some(key) = &new.key
@@ -617,7 +625,11 @@ impl Hub {
 
     /// The hub's counters, as of now.
     pub fn stats(&self) -> Stats {
-        let subscribers = self.shared.lock_state().subscribers.len();
+        let (subscribers, compressed) = {
+            let state = self.shared.lock_state();
+            let compressed = state.subscribers.values().filter(|s| s.compressed).count();
+            (state.subscribers.len(), compressed)
+        };
         let c = &self.shared.counters;
         Stats {
             subscribers,
@@ -629,6 +641,7 @@ impl Hub {
             disconnected: c.disconnected.load(Ordering::Relaxed),
             taken_over: c.taken_over.load(Ordering::Relaxed),
             handoffs: c.handoffs.load(Ordering::Relaxed),
+            compressed,
         }
     }
 
@@ -982,6 +995,8 @@ struct Sub {
     stream: Mutex<Option<Box<dyn Stream>>>,
     /// When it was last written to, in `Shared::now` time.
     last_write: AtomicU64,
+    /// Whether its stream is compressed, for `Stats::compressed`.
+    compressed: bool,
 }
 
 struct Queue {
