@@ -280,7 +280,7 @@ impl SseResponse {
     }
 
     /// Compresses the stream with a coding negotiated from the request's
-    /// `Accept-Encoding` (see the [`compression`](crate::compression)
+    /// `Accept-Encoding` (see the [`compression`]
     /// module); the default is [`Compression::off`].
     ///
     /// The response then says `Vary: Accept-Encoding` and, if a coding was
