@@ -116,6 +116,13 @@
 //! `chat` example does this). Subscribing writes nothing itself, so holding
 //! a lock around it does not wait on the network.
 //!
+//! **Compression.** A subscriber's connection may be
+//! [compressed](crate::compression): the event is still formatted once, and
+//! each subscriber's own compressor (its own window) codes it, so CPU per
+//! delivery and memory per subscriber grow with the codec (the README has
+//! figures). [`Stats::compressed`] counts such subscribers, for an
+//! application that caps them.
+//!
 //! **Shutdown.** [`Hub::stop`] (also run when the hub is dropped) finishes
 //! every stream — the events still queued, then the terminating chunk, in one
 //! write — and joins every thread the hub started.

@@ -249,11 +249,12 @@ impl Compression {
     }
 
     /// Zstandard's level (1–19, default 3) and window (`window_log`
-    /// 10–27, default 16). Its hash tables are sized to the window, so
-    /// memory follows the window.
+    /// 10–23, default 16). Its hash tables are sized to the window, so
+    /// memory follows the window. 2^23 (8 MiB) is the most RFC 8878 asks
+    /// every decoder to support, and what browsers accept.
     pub fn zstd(mut self, level: i32, window_log: u32) -> Self {
         self.zstd_level = level.clamp(1, 19);
-        self.zstd_window_log = window_log.clamp(10, 27);
+        self.zstd_window_log = window_log.clamp(10, 23);
         self
     }
 
