@@ -156,9 +156,9 @@ impl fmt::Display for Encoding {
 /// against it: 2^16 (64 KiB) holds fifteen copies of that table. A larger
 /// window pays when one event's HTML repeats what was sent more than
 /// 64 KiB earlier (a large page re-rendered whole), and costs its size
-/// again in memory per stream, or more: zstd at 2^17 gives 154× for about
-/// 350 KiB; brotli above 2^16 (or below quality 5) switches to hashers
-/// of 0.5–1.5 MiB that find the previous render less often (about 95×).
+/// again in memory per stream, or more: zstd at 2^17 gives 154× for
+/// 378 KiB; brotli above 2^16 (or below quality 5) switches to hashers
+/// of 0.4–2.7 MiB that find the previous render less often (50–102×).
 ///
 /// ```
 /// use dstar::compression::{Compression, Encoding};
