@@ -263,6 +263,26 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Whatever the header, no panic, and only a coding on offer that
+        /// the client named (or covered with `*`) comes out.
+        #[test]
+        fn any_header_gives_an_offered_coding_the_client_named(
+            header in "[ -~\\t\u{80}-\u{10ffff}]{0,60}|((br|gzip|zstd|x-gzip|identity|\\*|BR|deflate)(;q=[01](\\.[0-9]{0,4})?)?, ?){0,5}",
+            order in proptest::sample::subsequence(vec![Brotli, Zstd, Gzip], 0..=3),
+        ) {
+            let chosen = pick(Some(&header), &order);
+            if let Some(encoding) = chosen {
+                proptest::prop_assert!(order.contains(&encoding));
+                let lower = header.to_ascii_lowercase();
+                proptest::prop_assert!(
+                    lower.contains(encoding.token()) || lower.contains('*'),
+                    "{:?} from {:?}", encoding, header
+                );
+            }
+        }
+    }
+
     #[test]
     fn unavailable_codings_are_never_chosen() {
         let only_gzip = |e: Encoding| e == Gzip;
