@@ -78,6 +78,7 @@ pub use negotiate::negotiate;
 /// whatever features are on; only those whose feature is enabled
 /// ([`is_available`](Encoding::is_available)) are ever negotiated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Encoding {
     /// `br` (RFC 7932), feature `brotli`: pure Rust.
     Brotli,
