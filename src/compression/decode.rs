@@ -155,6 +155,10 @@ impl ContentDecoder {
                     self.decoded.extend_from_slice(&buf[..out_offset]);
                     match result {
                         BrotliResult::NeedsMoreOutput => continue,
+                        // The decoder can report that it needs input while
+                        // output is still pending: a buffer filled to the
+                        // brim may not be all there is.
+                        BrotliResult::NeedsMoreInput if out_offset == buf.len() => continue,
                         BrotliResult::NeedsMoreInput => break,
                         BrotliResult::ResultSuccess => {
                             self.finished = true;
