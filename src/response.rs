@@ -26,6 +26,7 @@ use std::io::{self, Write};
 
 use std::time::SystemTime;
 
+pub use crate::http::reason_phrase;
 use crate::request::{Request, RequestError};
 
 /// How to answer one request: whether the connection stays open after the
@@ -137,7 +138,7 @@ pub fn write_response<W: Write + ?Sized>(
         )
         .as_bytes(),
     );
-    crate::date::push_http_date(&mut message, SystemTime::now());
+    crate::http::push_http_date(&mut message, SystemTime::now());
     message.extend_from_slice(b"\r\n\r\n");
     if !reply.head {
         message.extend_from_slice(body);
@@ -221,52 +222,6 @@ pub fn write_error<W: Write + ?Sized>(writer: &mut W, error: &RequestError) -> i
     let status = error.status();
     let text = format!("{status} {}: {error}\n", reason_phrase(status));
     write_text(writer, status, &text, false)
-}
-
-/// The standard reason phrase for a status code, or `""` for codes without one here.
-///
-/// ```
-/// assert_eq!(dstar::response::reason_phrase(431), "Request Header Fields Too Large");
-/// ```
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Continue",
-        101 => "Switching Protocols",
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        303 => "See Other",
-        304 => "Not Modified",
-        307 => "Temporary Redirect",
-        308 => "Permanent Redirect",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        406 => "Not Acceptable",
-        408 => "Request Timeout",
-        409 => "Conflict",
-        410 => "Gone",
-        411 => "Length Required",
-        413 => "Content Too Large",
-        414 => "URI Too Long",
-        415 => "Unsupported Media Type",
-        417 => "Expectation Failed",
-        422 => "Unprocessable Content",
-        429 => "Too Many Requests",
-        431 => "Request Header Fields Too Large",
-        500 => "Internal Server Error",
-        501 => "Not Implemented",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        505 => "HTTP Version Not Supported",
-        _ => "",
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! frames the events a connection writes, [`decode`] reads the chunked body
 //! of a request.
 
+pub(crate) mod decode;
 mod encode;
 
 pub(crate) use encode::{LAST_CHUNK, begin, end};
