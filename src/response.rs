@@ -299,7 +299,7 @@ mod tests {
 
     #[test]
     fn every_error_kind_has_a_reason_phrase() {
-        use crate::request::ErrorKind::*;
+        use crate::request::RequestErrorKind::*;
         for kind in [
             MalformedHead,
             BadHost,

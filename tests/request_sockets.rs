@@ -6,7 +6,7 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use dstar::request::{ErrorKind, Limits, RequestReader};
+use dstar::request::{Limits, RequestErrorKind, RequestReader};
 use dstar::response;
 
 /// Generous next to what the tests wait for, so they only fire when something is broken.
@@ -124,7 +124,7 @@ fn a_dripping_client_is_cut_off_by_the_request_deadline() {
     let (served, error, elapsed) = server.join().unwrap();
     assert!(served.is_empty());
     let error = error.expect("the slow request must fail");
-    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert_eq!(error.kind(), RequestErrorKind::Timeout);
     assert_eq!(error.status(), 408);
     // Cut off at the first read after the deadline: one drip interval late at most.
     assert!(elapsed >= deadline, "{elapsed:?}");
@@ -162,7 +162,7 @@ fn a_client_that_stalls_mid_request_hits_the_read_timeout() {
     let (served, error) = server.join().unwrap();
     assert!(served.is_empty());
     let error = error.expect("a stalled request fails");
-    assert_eq!(error.kind(), ErrorKind::Timeout);
+    assert_eq!(error.kind(), RequestErrorKind::Timeout);
     // The socket's own timeout error is kept as the source.
     let source = std::error::Error::source(&error).expect("an I/O source");
     assert!(source.downcast_ref::<io::Error>().is_some());
@@ -245,5 +245,5 @@ fn an_oversized_body_is_refused_before_it_is_sent() {
     );
     assert!(body.contains("1000-byte limit"), "{body}");
     let (_, error) = server.join().unwrap();
-    assert_eq!(error.unwrap().kind(), ErrorKind::BodyTooLarge);
+    assert_eq!(error.unwrap().kind(), RequestErrorKind::BodyTooLarge);
 }

@@ -8,15 +8,15 @@ use crate::chunked::decode::{ChunkError, ChunkErrorKind};
 /// What went wrong with a request; each kind maps to the status code to answer with.
 ///
 /// ```
-/// use dstar::request::{ErrorKind, Request};
+/// use dstar::request::{RequestErrorKind, Request};
 ///
 /// let err = Request::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::BadHost);
+/// assert_eq!(err.kind(), RequestErrorKind::BadHost);
 /// assert_eq!(err.status(), 400);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
-pub enum ErrorKind {
+pub enum RequestErrorKind {
     /// The request line or a header field is malformed, including obsolete line folding (400).
     MalformedHead,
     /// An HTTP/1.1 request has no `Host` header, or a request has several or an invalid one
@@ -62,24 +62,29 @@ pub enum ErrorKind {
     UnsupportedVersion,
 }
 
-impl ErrorKind {
+/// The old name of [`RequestErrorKind`], which read as `std::io::ErrorKind` wherever both were
+/// imported.
+#[deprecated(since = "0.2.0", note = "renamed to `RequestErrorKind`")]
+pub type ErrorKind = RequestErrorKind;
+
+impl RequestErrorKind {
     /// The HTTP status code to answer a request that failed this way.
     pub fn status(self) -> u16 {
         match self {
-            ErrorKind::MalformedHead
-            | ErrorKind::BadHost
-            | ErrorKind::BadContentLength
-            | ErrorKind::BadTransferEncoding
-            | ErrorKind::BadChunk
-            | ErrorKind::Incomplete
-            | ErrorKind::Io
-            | ErrorKind::BadSignals => 400,
-            ErrorKind::Timeout => 408,
-            ErrorKind::BodyTooLarge => 413,
-            ErrorKind::ExpectationFailed => 417,
-            ErrorKind::HeadTooLarge | ErrorKind::TooManyHeaders => 431,
-            ErrorKind::UnsupportedTransferEncoding => 501,
-            ErrorKind::UnsupportedVersion => 505,
+            RequestErrorKind::MalformedHead
+            | RequestErrorKind::BadHost
+            | RequestErrorKind::BadContentLength
+            | RequestErrorKind::BadTransferEncoding
+            | RequestErrorKind::BadChunk
+            | RequestErrorKind::Incomplete
+            | RequestErrorKind::Io
+            | RequestErrorKind::BadSignals => 400,
+            RequestErrorKind::Timeout => 408,
+            RequestErrorKind::BodyTooLarge => 413,
+            RequestErrorKind::ExpectationFailed => 417,
+            RequestErrorKind::HeadTooLarge | RequestErrorKind::TooManyHeaders => 431,
+            RequestErrorKind::UnsupportedTransferEncoding => 501,
+            RequestErrorKind::UnsupportedVersion => 505,
         }
     }
 }
@@ -91,19 +96,19 @@ impl ErrorKind {
 /// [`write_error`](crate::response::write_error) sends that answer.
 ///
 /// ```
-/// use dstar::request::{ErrorKind, Request};
+/// use dstar::request::{RequestErrorKind, Request};
 ///
 /// let err = Request::parse(
 ///     b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
 /// )
 /// .unwrap_err();
-/// assert_eq!(err.kind(), ErrorKind::BadContentLength);
+/// assert_eq!(err.kind(), RequestErrorKind::BadContentLength);
 /// assert_eq!(err.status(), 400);
 /// assert_eq!(err.to_string(), "request has 2 Content-Length headers");
 /// ```
 #[derive(Debug)]
 pub struct RequestError {
-    kind: ErrorKind,
+    kind: RequestErrorKind,
     message: String,
     source: Option<io::Error>,
 }
@@ -114,13 +119,13 @@ impl RequestError {
     /// [`write_error`](crate::response::write_error) like the reader's own.
     ///
     /// ```
-    /// use dstar::request::{ErrorKind, RequestError};
+    /// use dstar::request::{RequestErrorKind, RequestError};
     ///
-    /// let err = RequestError::new(ErrorKind::BadSignals, "count must be a number");
+    /// let err = RequestError::new(RequestErrorKind::BadSignals, "count must be a number");
     /// assert_eq!(err.status(), 400);
     /// assert_eq!(err.to_string(), "count must be a number");
     /// ```
-    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+    pub fn new(kind: RequestErrorKind, message: impl Into<String>) -> Self {
         RequestError {
             kind,
             message: message.into(),
@@ -131,11 +136,11 @@ impl RequestError {
     /// Classifies a failed read or write: a timed-out socket is a 408, anything else an I/O error.
     pub(super) fn from_io(err: io::Error, doing: &str) -> Self {
         let kind = if is_timeout(&err) {
-            ErrorKind::Timeout
+            RequestErrorKind::Timeout
         } else {
-            ErrorKind::Io
+            RequestErrorKind::Io
         };
-        let message = if kind == ErrorKind::Timeout {
+        let message = if kind == RequestErrorKind::Timeout {
             format!("timed out {doing}")
         } else {
             format!("failed {doing}: {err}")
@@ -148,7 +153,7 @@ impl RequestError {
     }
 
     /// What went wrong.
-    pub fn kind(&self) -> ErrorKind {
+    pub fn kind(&self) -> RequestErrorKind {
         self.kind
     }
 
@@ -177,12 +182,12 @@ impl std::error::Error for RequestError {
 impl From<RequestError> for io::Error {
     fn from(err: RequestError) -> Self {
         let kind = match err.kind {
-            ErrorKind::Io => match err.source {
+            RequestErrorKind::Io => match err.source {
                 Some(source) => return source,
                 None => io::ErrorKind::Other,
             },
-            ErrorKind::Timeout => io::ErrorKind::TimedOut,
-            ErrorKind::Incomplete => io::ErrorKind::UnexpectedEof,
+            RequestErrorKind::Timeout => io::ErrorKind::TimedOut,
+            RequestErrorKind::Incomplete => io::ErrorKind::UnexpectedEof,
             _ => io::ErrorKind::InvalidData,
         };
         io::Error::new(kind, err)
@@ -193,9 +198,9 @@ impl From<RequestError> for io::Error {
 impl From<ChunkError> for RequestError {
     fn from(err: ChunkError) -> Self {
         let kind = match err.kind {
-            ChunkErrorKind::Malformed => ErrorKind::BadChunk,
-            ChunkErrorKind::BodyTooLarge => ErrorKind::BodyTooLarge,
-            ChunkErrorKind::TrailersTooLarge => ErrorKind::HeadTooLarge,
+            ChunkErrorKind::Malformed => RequestErrorKind::BadChunk,
+            ChunkErrorKind::BodyTooLarge => RequestErrorKind::BodyTooLarge,
+            ChunkErrorKind::TrailersTooLarge => RequestErrorKind::HeadTooLarge,
         };
         RequestError::new(kind, err.message)
     }
@@ -234,11 +239,17 @@ mod tests {
                 .next_request()
                 .unwrap_err()
         };
-        assert_eq!(answer(b"5\nhello\r\n").kind(), ErrorKind::BadChunk);
-        assert_eq!(answer(b"5\r\nhello\r\n").kind(), ErrorKind::BodyTooLarge);
+        assert_eq!(answer(b"5\nhello\r\n").kind(), RequestErrorKind::BadChunk);
+        assert_eq!(
+            answer(b"5\r\nhello\r\n").kind(),
+            RequestErrorKind::BodyTooLarge
+        );
         // Seven trailer lines of 18 bytes with their CRLF: over the 100-byte budget.
         let trailers = format!("0\r\n{}\r\n", "T: 0123456789012\r\n".repeat(7));
         let err = answer(trailers.as_bytes());
-        assert_eq!((err.kind(), err.status()), (ErrorKind::HeadTooLarge, 431));
+        assert_eq!(
+            (err.kind(), err.status()),
+            (RequestErrorKind::HeadTooLarge, 431)
+        );
     }
 }

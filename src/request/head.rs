@@ -3,7 +3,7 @@
 //! and the `Expect` and `Connection` fields.
 
 use super::message::{HeaderSpan, Span};
-use super::{ErrorKind, Limits, Request, RequestError};
+use super::{Limits, Request, RequestError, RequestErrorKind};
 use crate::http::{Version, snippet, syntax};
 
 /// How a request body is delimited.
@@ -19,16 +19,16 @@ impl Request {
         match (hosts.next(), hosts.count()) {
             (None, _) if self.version == Version::Http10 => Ok(()),
             (None, _) => Err(RequestError::new(
-                ErrorKind::BadHost,
+                RequestErrorKind::BadHost,
                 "HTTP/1.1 request has no Host header",
             )),
             (Some(host), 0) if host.iter().all(|&b| is_host_byte(b)) => Ok(()),
             (Some(host), 0) => Err(RequestError::new(
-                ErrorKind::BadHost,
+                RequestErrorKind::BadHost,
                 format!("Host header \"{}\" is not a valid host", snippet(host)),
             )),
             (Some(_), more) => Err(RequestError::new(
-                ErrorKind::BadHost,
+                RequestErrorKind::BadHost,
                 format!("request has {} Host headers", more + 1),
             )),
         }
@@ -41,13 +41,13 @@ impl Request {
         if has_transfer_encoding {
             if self.version == Version::Http10 {
                 return Err(RequestError::new(
-                    ErrorKind::BadTransferEncoding,
+                    RequestErrorKind::BadTransferEncoding,
                     "HTTP/1.0 request has a Transfer-Encoding header",
                 ));
             }
             if lengths > 0 {
                 return Err(RequestError::new(
-                    ErrorKind::BadTransferEncoding,
+                    RequestErrorKind::BadTransferEncoding,
                     "request has both Transfer-Encoding and Content-Length",
                 ));
             }
@@ -64,7 +64,7 @@ impl Request {
                 parse_content_length(value, limits.max_body).map(Framing::Length)
             }
             n => Err(RequestError::new(
-                ErrorKind::BadContentLength,
+                RequestErrorKind::BadContentLength,
                 format!("request has {n} Content-Length headers"),
             )),
         }
@@ -81,7 +81,7 @@ impl Request {
             (None, _) => Ok(false),
             (Some(value), None) if value.eq_ignore_ascii_case(b"100-continue") => Ok(true),
             (Some(value), _) => Err(RequestError::new(
-                ErrorKind::ExpectationFailed,
+                RequestErrorKind::ExpectationFailed,
                 format!(
                     "expectation \"{}\" is not supported, only 100-continue",
                     snippet(value)
@@ -131,14 +131,14 @@ pub(super) fn parse_head(data: &[u8], max_headers: usize) -> Result<Option<Head>
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
             return Err(RequestError::new(
-                ErrorKind::TooManyHeaders,
+                RequestErrorKind::TooManyHeaders,
                 format!("request has more than {max_headers} header fields"),
             ));
         }
         Err(httparse::Error::Version) => return Err(version_error(data)),
         Err(err) => {
             return Err(RequestError::new(
-                ErrorKind::MalformedHead,
+                RequestErrorKind::MalformedHead,
                 format!("malformed request head: {err}"),
             ));
         }
@@ -146,7 +146,7 @@ pub(super) fn parse_head(data: &[u8], max_headers: usize) -> Result<Option<Head>
     let (Some(method), Some(target), Some(minor)) = (parsed.method, parsed.path, parsed.version)
     else {
         return Err(RequestError::new(
-            ErrorKind::MalformedHead,
+            RequestErrorKind::MalformedHead,
             "malformed request head: incomplete request line",
         ));
     };
@@ -199,7 +199,7 @@ fn version_error(data: &[u8]) -> RequestError {
                 && !(*major == b'1' && (*minor == b'0' || *minor == b'1')) =>
         {
             RequestError::new(
-                ErrorKind::UnsupportedVersion,
+                RequestErrorKind::UnsupportedVersion,
                 format!(
                     "HTTP/{}.{} is not supported, only HTTP/1.0 and HTTP/1.1",
                     *major as char, *minor as char
@@ -207,7 +207,7 @@ fn version_error(data: &[u8]) -> RequestError {
             )
         }
         _ => RequestError::new(
-            ErrorKind::MalformedHead,
+            RequestErrorKind::MalformedHead,
             "malformed request head: invalid HTTP version",
         ),
     }
@@ -216,7 +216,7 @@ fn version_error(data: &[u8]) -> RequestError {
 /// Checks that the transfer codings, across all `Transfer-Encoding` fields, are exactly
 /// `chunked` (RFC 9112 §6.1, §6.3).
 fn check_transfer_codings<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<(), RequestError> {
-    let bad = |message: String| RequestError::new(ErrorKind::BadTransferEncoding, message);
+    let bad = |message: String| RequestError::new(RequestErrorKind::BadTransferEncoding, message);
     let mut codings = Vec::new();
     for value in values {
         for element in value.split(|&b| b == b',') {
@@ -258,7 +258,7 @@ fn check_transfer_codings<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<
     }
     if let Some(&(name, _)) = earlier.first() {
         return Err(RequestError::new(
-            ErrorKind::UnsupportedTransferEncoding,
+            RequestErrorKind::UnsupportedTransferEncoding,
             format!(
                 "transfer coding \"{}\" is not supported, only chunked",
                 snippet(name)
@@ -271,7 +271,7 @@ fn check_transfer_codings<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<
 fn parse_content_length(value: &[u8], max_body: usize) -> Result<usize, RequestError> {
     if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
         return Err(RequestError::new(
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
             format!(
                 "Content-Length \"{}\" is not a decimal number",
                 snippet(value)
@@ -280,7 +280,7 @@ fn parse_content_length(value: &[u8], max_body: usize) -> Result<usize, RequestE
     }
     let too_large = || {
         RequestError::new(
-            ErrorKind::BodyTooLarge,
+            RequestErrorKind::BodyTooLarge,
             format!(
                 "Content-Length {} is larger than the {max_body}-byte limit",
                 snippet(value)

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::reader::{ConnectionState, Next, send_continue};
 use super::target::split_target;
-use super::{ErrorKind, Limits, RequestError, RequestReader};
+use super::{Limits, RequestError, RequestErrorKind, RequestReader};
 use crate::http::Version;
 use crate::percent;
 
@@ -74,7 +74,7 @@ impl Request {
     /// `Expect: 100-continue`; `&mut TcpStream` and `&TcpStream` both are.
     ///
     /// A connection that closes, or stays silent past its read timeout, before sending anything
-    /// is an [`ErrorKind::Incomplete`] or [`ErrorKind::Timeout`] error here.
+    /// is an [`RequestErrorKind::Incomplete`] or [`RequestErrorKind::Timeout`] error here.
     ///
     /// ```
     /// use std::io::Cursor;
@@ -94,11 +94,11 @@ impl Request {
         {
             Next::Request(request) => Ok(request),
             Next::Closed => Err(RequestError::new(
-                ErrorKind::Incomplete,
+                RequestErrorKind::Incomplete,
                 "connection closed before a request arrived",
             )),
             Next::Idle => Err(RequestError::new(
-                ErrorKind::Timeout,
+                RequestErrorKind::Timeout,
                 "no request arrived before the read timed out",
             )),
         }
@@ -126,7 +126,7 @@ impl Request {
         match state.read_request(&mut input, &mut |_| Ok(()))? {
             Next::Request(request) => Ok(request),
             Next::Closed | Next::Idle => Err(RequestError::new(
-                ErrorKind::Incomplete,
+                RequestErrorKind::Incomplete,
                 "the input holds no request",
             )),
         }

@@ -41,7 +41,7 @@
 //! - the stream's own read timeout ([`TcpStream::set_read_timeout`]) bounds how long one read
 //!   waits for a silent client. When it fires between requests, [`RequestReader::next_request`]
 //!   reports the idle connection as finished (`Ok(None)`); in the middle of a request, it is an
-//!   [`ErrorKind::Timeout`] error (408);
+//!   [`RequestErrorKind::Timeout`] error (408);
 //! - [`Limits::request_timeout`] bounds the whole request, counted from its first byte. It is
 //!   checked before every read, so a client that drips one byte at a time — each byte resetting
 //!   the socket's per-read timeout — is still cut off.
@@ -112,7 +112,7 @@
 //! | file | holds |
 //! |---|---|
 //! | `limits.rs` | [`Limits`], the bounds on what a client may send |
-//! | `error.rs` | [`RequestError`] and [`ErrorKind`], each kind with its status code |
+//! | `error.rs` | [`RequestError`] and [`RequestErrorKind`], each kind with its status code |
 //! | `message.rs` | [`Request`]: the head and body read, and the accessors on them |
 //! | `signals.rs` | [`Request::signals`]: Datastar's signals, from the query or the body |
 //! | `target.rs` | [`split_target`]: the path and query of a request target |
@@ -134,7 +134,9 @@ mod sse;
 mod target;
 
 pub use crate::http::Version;
-pub use error::{ErrorKind, RequestError};
+#[allow(deprecated)]
+pub use error::ErrorKind;
+pub use error::{RequestError, RequestErrorKind};
 pub use limits::Limits;
 pub use message::Request;
 pub use reader::RequestReader;

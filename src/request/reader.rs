@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use super::error::is_timeout;
 use super::head::{Framing, Head, has_blank_line, parse_head};
-use super::{ErrorKind, Limits, Request, RequestError};
+use super::{Limits, Request, RequestError, RequestErrorKind};
 use crate::chunked::decode::{BODY_STEP, ChunkedDecoder, append_bounded};
 
 /// How much of the read buffer to allocate at first; it grows by doubling up to `max_head`.
@@ -255,7 +255,7 @@ impl ConnectionState {
             }
             if data.len() >= max_head {
                 return Err(RequestError::new(
-                    ErrorKind::HeadTooLarge,
+                    RequestErrorKind::HeadTooLarge,
                     format!("request head is larger than the {max_head}-byte limit"),
                 ));
             }
@@ -264,7 +264,7 @@ impl ConnectionState {
                 Ok(0) if self.buffer.is_blank() => return Ok(Err(Next::Closed)),
                 Ok(0) => {
                     return Err(RequestError::new(
-                        ErrorKind::Incomplete,
+                        RequestErrorKind::Incomplete,
                         format!(
                             "connection closed after {} bytes of the request head",
                             self.buffer.len()
@@ -306,7 +306,7 @@ impl ConnectionState {
             match read_retrying(stream, &mut body[filled..]) {
                 Ok(0) => {
                     return Err(RequestError::new(
-                        ErrorKind::Incomplete,
+                        RequestErrorKind::Incomplete,
                         format!("connection closed after {filled} of {length} body bytes"),
                     ));
                 }
@@ -339,7 +339,7 @@ impl ConnectionState {
             match self.buffer.fill(stream, max_head) {
                 Ok(0) => {
                     return Err(RequestError::new(
-                        ErrorKind::Incomplete,
+                        RequestErrorKind::Incomplete,
                         format!(
                             "connection closed after {} bytes of a chunked body",
                             body.len()
@@ -383,7 +383,7 @@ impl Clock {
         match (self.deadline, self.timeout) {
             (Some(deadline), Some(timeout)) if Instant::now() >= deadline => {
                 Err(RequestError::new(
-                    ErrorKind::Timeout,
+                    RequestErrorKind::Timeout,
                     format!("request did not arrive within the {timeout:?} request timeout"),
                 ))
             }
@@ -586,7 +586,7 @@ mod tests {
         // Dripped: the second read finds the deadline passed.
         let mut reader = RequestReader::with_limits(Duplex::new(input, 3), limits);
         let err = reader.next_request().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Timeout);
+        assert_eq!(err.kind(), RequestErrorKind::Timeout);
         assert_eq!(err.status(), 408);
         assert!(
             reader.next_request().unwrap().is_none(),

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use super::{ErrorKind, Request, RequestError};
+use super::{Request, RequestError, RequestErrorKind};
 use crate::{json, percent};
 
 impl Request {
@@ -12,7 +12,7 @@ impl Request {
     /// parameter, and for every other method as the body. A missing parameter or an empty body
     /// means the request has no signals: `Ok(None)`. Text that is not well-formed JSON
     /// (RFC 8259, at most 127 levels deep), not UTF-8 or not validly percent-encoded is an
-    /// [`ErrorKind::BadSignals`] error, answered with 400.
+    /// [`RequestErrorKind::BadSignals`] error, answered with 400.
     ///
     /// ```
     /// use dstar::request::Request;
@@ -39,14 +39,14 @@ impl Request {
             };
             percent::decode_strict(raw).map_err(|err| {
                 RequestError::new(
-                    ErrorKind::BadSignals,
+                    RequestErrorKind::BadSignals,
                     format!("the datastar query parameter is malformed: {err}"),
                 )
             })?
         } else {
             let text = std::str::from_utf8(&self.body).map_err(|err| {
                 RequestError::new(
-                    ErrorKind::BadSignals,
+                    RequestErrorKind::BadSignals,
                     format!(
                         "signals are not UTF-8: invalid byte at offset {}",
                         err.valid_up_to()
@@ -60,7 +60,7 @@ impl Request {
         }
         json::validate(&text).map_err(|err| {
             RequestError::new(
-                ErrorKind::BadSignals,
+                RequestErrorKind::BadSignals,
                 format!("signals are not valid JSON: {err}"),
             )
         })?;
@@ -70,7 +70,7 @@ impl Request {
     /// The signals deserialized into `T`; `Ok(None)` when the request has none.
     ///
     /// The text is found and checked as by [`signals`](Request::signals); a value that does not
-    /// fit `T` is an [`ErrorKind::BadSignals`] error carrying serde_json's explanation.
+    /// fit `T` is an [`RequestErrorKind::BadSignals`] error carrying serde_json's explanation.
     ///
     /// ```
     /// use dstar::request::Request;
@@ -92,7 +92,7 @@ impl Request {
         };
         serde_json::from_str(&text).map(Some).map_err(|err| {
             RequestError::new(
-                ErrorKind::BadSignals,
+                RequestErrorKind::BadSignals,
                 format!("signals do not have the expected shape: {err}"),
             )
         })
