@@ -58,7 +58,7 @@ fn serve(stream: TcpStream, limits: Limits) -> (Vec<String>, Option<dstar::Reque
             }
         };
         let reply = format!("{} {}", request.path(), request.body().len());
-        response::write_text(connection.get_mut(), 200, &reply, request.keep_alive()).unwrap();
+        response::write_text(connection.get_mut(), 200, &reply, &request).unwrap();
         served.push(request.path().to_owned());
     }
 }

@@ -15,6 +15,7 @@ mod version;
 
 pub(crate) use date::push_http_date;
 pub use status::reason_phrase;
+pub(crate) use status::{forbids_content, is_informational};
 pub use version::Version;
 
 /// A short, escaped excerpt of client-sent bytes for an error message, which may end up in a
