@@ -106,23 +106,20 @@
 //! assert!(reply.ends_with("\r\n\r\nHello!"));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
-//!
-//! # Where things are
-//!
-//! | file | holds |
-//! |---|---|
-//! | `limits.rs` | [`Limits`], the bounds on what a client may send |
-//! | `error.rs` | [`RequestError`] and [`RequestErrorKind`], each kind with its status code |
-//! | `message.rs` | [`Request`]: the head and body read, and the accessors on them |
-//! | `signals.rs` | [`Request::signals`]: Datastar's signals, from the query or the body |
-//! | `target.rs` | [`split_target`]: the path and query of a request target |
-//! | `reader.rs` | [`RequestReader`]: one connection's requests, its buffer and its clock |
-//! | `head.rs` | parsing the head, and the `Host`, framing and `Expect` rules |
-//! | `sse.rs` | [`SseResponse::for_request`]: an event stream framed for the request |
-//!
-//! The chunked body decoder sits beside the encoder, in `chunked/decode.rs`.
-//!
-//! [`SseResponse::for_request`]: crate::SseResponse::for_request
+
+// How this module is laid out, one concept per file:
+//
+// - limits.rs   Limits, the bounds on what a client may send
+// - error.rs    RequestError and RequestErrorKind, each kind with its status code
+// - message.rs  Request: the head and body read, and the accessors on them
+// - signals.rs  Request::signals: Datastar's signals, from the query or the body
+// - target.rs   split_target: the path and query of a request target
+// - reader.rs   RequestReader: one connection's requests, its buffer and its clock
+// - head.rs     parsing the head, and the Host, framing, Expect and Connection rules
+// - sse.rs      SseResponse::for_request: an event stream framed for the request
+//
+// The chunked body decoder sits beside the encoder, in chunked/decode.rs. Data flows one way:
+// request -> connection (through sse.rs), never back.
 
 mod error;
 mod head;
