@@ -49,7 +49,7 @@ use dstar::datastar::{
     ConsoleLog, ElementPatchMode, ExecuteScript, PatchElements, PatchSignals, RemoveSignals,
     client_url,
 };
-use dstar::request::{ErrorKind, Request, RequestError, RequestReader};
+use dstar::request::{Request, RequestError, RequestErrorKind, RequestReader};
 use dstar::{FormattedEvent, SseConnection, SseResponse, response};
 use serde::Deserialize;
 
@@ -236,7 +236,7 @@ fn serve(stream: &TcpStream, app: &App) -> io::Result<()> {
                 Ok(signals) => signals,
                 Err(e) => {
                     let message = format!("unexpected signals: {e}");
-                    let refused = RequestError::new(ErrorKind::BadSignals, message);
+                    let refused = RequestError::new(RequestErrorKind::BadSignals, message);
                     return response::write_error(&mut out, &refused);
                 }
             },

@@ -36,10 +36,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use crate::chunked;
 use crate::compression::{self, Compression, Compressor, Encoding};
 use crate::event::{self, Encode, FormattedEvent};
-use crate::request::{Request, Version};
-use crate::{chunked, syntax};
+use crate::http::{self, syntax};
 
 use compression::Failure as Fail;
 
@@ -226,46 +226,21 @@ impl SseResponse {
         }
     }
 
-    /// The default head, framed for the client that sent `request`: chunked
-    /// for HTTP/1.1, [close-delimited](SseResponse::close_delimited) for
-    /// HTTP/1.0, which has no chunked coding.
-    ///
-    /// The response also decides whether the connection may carry another
-    /// request once it is [finished](SseConnection::finish): when it starts
-    /// a body that ends with the connection (HTTP/1.0), or the client asked
-    /// for `Connection: close`, the head says `Connection: close` and the
-    /// request is marked (see [`Request::keep_alive`]), so the
-    /// [`RequestReader`](crate::RequestReader) that read it returns
-    /// `Ok(None)` rather than wait for a request that will never come.
-    ///
-    /// ```
-    /// use dstar::{Request, SseResponse};
-    ///
-    /// let old = Request::parse(b"GET /events HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")?;
-    /// let sse = SseResponse::for_request(&old).start(Vec::new())?;
-    /// let head = String::from_utf8(sse.into_inner()).unwrap();
-    /// assert!(head.contains("Connection: close\r\n"));
-    /// assert!(!head.contains("Transfer-Encoding"));
-    /// assert!(!old.keep_alive()); // the stream ends with the connection
-    ///
-    /// let new = Request::parse(b"GET /events HTTP/1.1\r\nHost: x\r\n\r\n")?;
-    /// let sse = SseResponse::for_request(&new).start(Vec::new())?;
-    /// assert!(sse.finish()?.ends_with(b"0\r\n\r\n"));
-    /// assert!(new.keep_alive()); // finished, the connection carries the next request
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// It also keeps the request's `Accept-Encoding`, for
-    /// [`compression`](SseResponse::compression) to negotiate with.
-    pub fn for_request(request: &Request) -> Self {
-        let mut response = SseResponse::new();
-        response.accept_encoding = compression::accept_encoding_of(request);
-        if request.version() == Version::Http10 {
-            response = response.close_delimited();
-        }
-        response.keep_alive = request.keep_alive();
-        response.closing = Some(request.closing_flag());
-        response
+    /// Sets what the answered request decided: whether its client asked to
+    /// keep the connection, the mark to set if the response ends it, and its
+    /// `Accept-Encoding`. The request side calls this from
+    /// [`for_request`](SseResponse::for_request), so this module needs no
+    /// request type.
+    pub(crate) fn answering(
+        mut self,
+        keep_alive: bool,
+        closing: Arc<AtomicBool>,
+        accept_encoding: Option<String>,
+    ) -> Self {
+        self.keep_alive = keep_alive;
+        self.closing = Some(closing);
+        self.accept_encoding = accept_encoding;
+        self
     }
 
     /// Sets the status code (default 200).
@@ -322,7 +297,7 @@ impl SseResponse {
 
     /// Sets the `Accept-Encoding` to negotiate with, for a request that was
     /// not read with this crate ([`for_request`](SseResponse::for_request)
-    /// sets it from a [`Request`]).
+    /// sets it from a [`Request`](crate::Request)).
     pub fn accept_encoding(mut self, value: &str) -> Self {
         self.accept_encoding = Some(value.to_string());
         self
@@ -421,7 +396,7 @@ impl SseResponse {
         }
         if self.date && !user_sets("date") {
             buf.extend_from_slice(b"Date: ");
-            crate::date::push_http_date(buf, SystemTime::now());
+            http::push_http_date(buf, SystemTime::now());
             buf.extend_from_slice(b"\r\n");
         }
         for (name, value) in &self.headers {
@@ -445,7 +420,7 @@ fn reason_phrase(status: u16) -> io::Result<&'static str> {
         ));
     }
     // The reason phrase is optional (RFC 9112 §4); clients ignore it.
-    Ok(crate::response::reason_phrase(status))
+    Ok(http::reason_phrase(status))
 }
 
 fn check_header(name: &str, value: &str) -> io::Result<()> {
@@ -735,7 +710,7 @@ impl<W: Write> SseConnection<W> {
     ///
     /// For a close-delimited or body-only connection nothing is added: close
     /// the writer to end the body. Whether the connection may carry another
-    /// request is the request's to say ([`Request::keep_alive`], which a
+    /// request is the request's to say ([`Request::keep_alive`](crate::Request::keep_alive), which a
     /// response made with [`SseResponse::for_request`] keeps up to date),
     /// and a [`RequestReader`](crate::RequestReader) follows it by itself.
     ///

@@ -122,15 +122,14 @@ mod chunked;
 pub mod compression;
 pub mod connection;
 pub mod datastar;
-mod date;
 pub mod event;
+mod http;
 mod json;
 mod percent;
 #[cfg(feature = "redis")]
 pub mod redis_bridge;
 pub mod request;
 pub mod response;
-mod syntax;
 pub mod testing;
 
 pub use connection::{Closed, Probe, SseConnection, SseResponse};

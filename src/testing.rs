@@ -29,7 +29,7 @@
 
 use std::fmt;
 
-use crate::syntax;
+use crate::http::syntax;
 
 pub use crate::compression::decode::ContentDecoder;
 

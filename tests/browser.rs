@@ -772,7 +772,7 @@ fn serve(conn: u64, stream: &TcpStream, shared: &Shared) -> io::Result<()> {
         // is the only idle one the browser could reuse.
         match (request.method(), request.path()) {
             ("GET", "/") => {
-                response::write_html(&mut out, &shared.page, false)?;
+                response::write_html(&mut out, &shared.page, response::Reply::close())?;
                 shared.update(|s| s.page_loaded = true);
                 return Ok(());
             }
@@ -782,7 +782,7 @@ fn serve(conn: u64, stream: &TcpStream, shared: &Shared) -> io::Result<()> {
             }
             ("POST", "/replay/drop") => {
                 drop_replay(shared)?;
-                return response::write_text(&mut out, 200, "dropped", false);
+                return response::write_text(&mut out, 200, "dropped", response::Reply::close());
             }
             ("POST", "/action") => {
                 let signals = request.signals().map_err(io::Error::from)?;
@@ -793,10 +793,10 @@ fn serve(conn: u64, stream: &TcpStream, shared: &Shared) -> io::Result<()> {
             }
             ("POST", "/ack") => {
                 shared.update(|s| s.record.acks.push(round()));
-                return response::write_text(&mut out, 200, "ok", false);
+                return response::write_text(&mut out, 200, "ok", response::Reply::close());
             }
             ("GET", "/after") => {
-                response::write_text(&mut out, 200, "after", request.keep_alive())?;
+                response::write_text(&mut out, 200, "after", &request)?;
                 if !request.keep_alive() {
                     return Ok(());
                 }
@@ -804,9 +804,9 @@ fn serve(conn: u64, stream: &TcpStream, shared: &Shared) -> io::Result<()> {
             ("POST", "/report") => {
                 let body = request.into_body();
                 shared.update(|s| s.record.report = Some(body));
-                return response::write_text(&mut out, 200, "thanks", false);
+                return response::write_text(&mut out, 200, "thanks", response::Reply::close());
             }
-            _ => return response::write_not_found(&mut out, false),
+            _ => return response::write_not_found(&mut out, response::Reply::close()),
         }
     }
 }

@@ -174,7 +174,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             .into_owned();
         match (request.method(), path.as_str()) {
             ("GET", "/") => {
-                response::write_html(&mut out, &shared.page, false)?;
+                response::write_html(&mut out, &shared.page, response::Reply::close())?;
                 shared.update(|s| s.page_loaded = true);
                 return Ok(());
             }
@@ -199,7 +199,7 @@ fn serve(stream: TcpStream, shared: &Shared) -> io::Result<()> {
             ("POST", "/report") => {
                 let body = String::from_utf8_lossy(request.body()).into_owned();
                 shared.update(|s| s.report = Some(body));
-                return response::write_text(&mut out, 200, "thanks", false);
+                return response::write_text(&mut out, 200, "thanks", response::Reply::close());
             }
             ("GET", file) if file.starts_with("/ds-js/") => {
                 // The Datastar bundle and the modules it imports.

@@ -5,7 +5,7 @@
 use std::io::{self, Cursor, Read, Write};
 use std::time::Duration;
 
-use dstar::request::{ErrorKind, Limits, Request, RequestError, RequestReader, Version};
+use dstar::request::{Limits, Request, RequestError, RequestErrorKind, RequestReader, Version};
 
 /// An in-memory connection that hands out at most `chunk` bytes per read and records writes.
 struct Connection {
@@ -231,181 +231,181 @@ fn invalid_requests() {
     };
 
     // (input, kind): the status follows from the kind, and is checked too.
-    let cases: Vec<(Vec<u8>, ErrorKind)> = vec![
+    let cases: Vec<(Vec<u8>, RequestErrorKind)> = vec![
         // Truncated heads.
-        (b"G".to_vec(), ErrorKind::Incomplete),
-        (b"GET / HT".to_vec(), ErrorKind::Incomplete),
-        (b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec(), ErrorKind::Incomplete),
-        (b"GET / HTTP/1.1\r\nHost: x\r\n\r".to_vec(), ErrorKind::Incomplete),
+        (b"G".to_vec(), RequestErrorKind::Incomplete),
+        (b"GET / HT".to_vec(), RequestErrorKind::Incomplete),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n".to_vec(), RequestErrorKind::Incomplete),
+        (b"GET / HTTP/1.1\r\nHost: x\r\n\r".to_vec(), RequestErrorKind::Incomplete),
         // Malformed heads.
-        (b"GET / HTTP/1.1\rHost: x\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), ErrorKind::MalformedHead),
+        (b"GET / HTTP/1.1\rHost: x\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"GET  / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"G(T / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"GET / HTTP/1.1\r\nHost : x\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\x00b\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nNo colon\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03".to_vec(), RequestErrorKind::MalformedHead),
         // Obsolete line folding.
-        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n\tb\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"GET / HTTP/1.1\r\n Host: x\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n b\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX: a\r\n\tb\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"GET / HTTP/1.1\r\n Host: x\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
         // Versions.
-        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n".to_vec(), ErrorKind::UnsupportedVersion),
-        (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n".to_vec(), ErrorKind::UnsupportedVersion),
-        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), ErrorKind::UnsupportedVersion),
-        (b"GET / HTTP/1\r\nHost: x\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
-        (b"GET /\r\n\r\n".to_vec(), ErrorKind::MalformedHead),
+        (b"GET / HTTP/2.0\r\nHost: x\r\n\r\n".to_vec(), RequestErrorKind::UnsupportedVersion),
+        (b"GET / HTTP/1.2\r\nHost: x\r\n\r\n".to_vec(), RequestErrorKind::UnsupportedVersion),
+        (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec(), RequestErrorKind::UnsupportedVersion),
+        (b"GET / HTTP/1\r\nHost: x\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
+        (b"GET /\r\n\r\n".to_vec(), RequestErrorKind::MalformedHead),
         // Host (RFC 9112 §3.2).
-        (b"GET / HTTP/1.1\r\n\r\n".to_vec(), ErrorKind::BadHost),
-        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(), ErrorKind::BadHost),
-        (b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n".to_vec(), ErrorKind::BadHost),
-        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n".to_vec(), ErrorKind::BadHost),
-        (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n".to_vec(), ErrorKind::BadHost),
-        (b"GET / HTTP/1.1\r\nHost: a@b\r\n\r\n".to_vec(), ErrorKind::BadHost),
+        (b"GET / HTTP/1.1\r\n\r\n".to_vec(), RequestErrorKind::BadHost),
+        (b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(), RequestErrorKind::BadHost),
+        (b"GET / HTTP/1.0\r\nHost: a\r\nhost: a\r\n\r\n".to_vec(), RequestErrorKind::BadHost),
+        (b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n".to_vec(), RequestErrorKind::BadHost),
+        (b"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n".to_vec(), RequestErrorKind::BadHost),
+        (b"GET / HTTP/1.1\r\nHost: a@b\r\n\r\n".to_vec(), RequestErrorKind::BadHost),
         // Size limits.
-        (huge_head.into_bytes(), ErrorKind::HeadTooLarge),
-        (vec![b'a'; 100_000], ErrorKind::HeadTooLarge),
-        (many_headers.into_bytes(), ErrorKind::TooManyHeaders),
-        (big_body.into_bytes(), ErrorKind::BodyTooLarge),
-        (big_chunk.into_bytes(), ErrorKind::BodyTooLarge),
+        (huge_head.into_bytes(), RequestErrorKind::HeadTooLarge),
+        (vec![b'a'; 100_000], RequestErrorKind::HeadTooLarge),
+        (many_headers.into_bytes(), RequestErrorKind::TooManyHeaders),
+        (big_body.into_bytes(), RequestErrorKind::BodyTooLarge),
+        (big_chunk.into_bytes(), RequestErrorKind::BodyTooLarge),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999999999\r\n\r\n"
                 .to_vec(),
-            ErrorKind::BodyTooLarge,
+            RequestErrorKind::BodyTooLarge,
         ),
         // Content-Length.
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"
                 .to_vec(),
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!"
                 .to_vec(),
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\nhello".to_vec(),
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello".to_vec(),
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n".to_vec(),
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x5\r\n\r\nhello".to_vec(),
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5 5\r\n\r\nhello".to_vec(),
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n".to_vec(),
-            ErrorKind::BadContentLength,
+            RequestErrorKind::BadContentLength,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nshort".to_vec(),
-            ErrorKind::Incomplete,
+            RequestErrorKind::Incomplete,
         ),
         // Transfer-Encoding (RFC 9112 §6.1, §6.3).
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
                 .to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n"
                 .to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n".to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, chunked\r\n\r\n".to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
                 .to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked;q=1\r\n\r\n".to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: \r\n\r\n".to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunk\"ed\r\n\r\n".to_vec(),
-            ErrorKind::BadTransferEncoding,
+            RequestErrorKind::BadTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n".to_vec(),
-            ErrorKind::UnsupportedTransferEncoding,
+            RequestErrorKind::UnsupportedTransferEncoding,
         ),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
                 .to_vec(),
-            ErrorKind::UnsupportedTransferEncoding,
+            RequestErrorKind::UnsupportedTransferEncoding,
         ),
         // Chunked framing: sizes.
-        (chunked("zz\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked(" 5\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5 \r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("-5\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("0x5\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5g\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("10000000000000000\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("ffffffffffffffff\r\n").into_bytes(), ErrorKind::BodyTooLarge),
+        (chunked("zz\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked(" 5\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5 \r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("-5\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("0x5\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5g\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("10000000000000000\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("ffffffffffffffff\r\n").into_bytes(), RequestErrorKind::BodyTooLarge),
         // Chunked framing: line endings.
-        (chunked("5\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5\rhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5\r\nhelloX\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5\r\nhello\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5\r\nhello\r\n0\r\n\n").into_bytes(), ErrorKind::BadChunk),
+        (chunked("5\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5\rhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5\r\nhelloX\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5\r\nhello\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5\r\nhello\r\n0\r\n\n").into_bytes(), RequestErrorKind::BadChunk),
         // Chunked framing: extensions.
-        (chunked("5;\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5;=x\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5;a=\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5;a=\"x\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5;a=b c\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("5;a\x00\r\nhello\r\n0\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
+        (chunked("5;\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5;=x\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5;a=\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5;a=\"x\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5;a=b c\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("5;a\x00\r\nhello\r\n0\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
         (
             chunked(&format!("5;{}\r\nhello\r\n0\r\n\r\n", "e".repeat(70_000))).into_bytes(),
-            ErrorKind::BodyTooLarge,
+            RequestErrorKind::BodyTooLarge,
         ),
         // Chunked framing: trailers.
-        (chunked("0\r\nX: y\r\n folded\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
-        (chunked("0\r\nno colon\r\n\r\n").into_bytes(), ErrorKind::BadChunk),
+        (chunked("0\r\nX: y\r\n folded\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
+        (chunked("0\r\nno colon\r\n\r\n").into_bytes(), RequestErrorKind::BadChunk),
         (
             chunked(&format!("0\r\n{}\r\n", "T: aaaaaaaaaa\r\n".repeat(5000))).into_bytes(),
-            ErrorKind::HeadTooLarge,
+            RequestErrorKind::HeadTooLarge,
         ),
-        (chunked("5\r\nhel").into_bytes(), ErrorKind::Incomplete),
-        (chunked("5\r\nhello\r\n0\r\n").into_bytes(), ErrorKind::Incomplete),
+        (chunked("5\r\nhel").into_bytes(), RequestErrorKind::Incomplete),
+        (chunked("5\r\nhello\r\n0\r\n").into_bytes(), RequestErrorKind::Incomplete),
         // Expectations.
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\nx".to_vec(),
-            ErrorKind::ExpectationFailed,
+            RequestErrorKind::ExpectationFailed,
         ),
     ];
     for (input, kind) in cases {
@@ -427,21 +427,21 @@ fn invalid_requests() {
 #[test]
 fn statuses_follow_the_kind() {
     let statuses = [
-        (ErrorKind::MalformedHead, 400),
-        (ErrorKind::BadHost, 400),
-        (ErrorKind::BadContentLength, 400),
-        (ErrorKind::BadTransferEncoding, 400),
-        (ErrorKind::BadChunk, 400),
-        (ErrorKind::Incomplete, 400),
-        (ErrorKind::Io, 400),
-        (ErrorKind::BadSignals, 400),
-        (ErrorKind::Timeout, 408),
-        (ErrorKind::BodyTooLarge, 413),
-        (ErrorKind::ExpectationFailed, 417),
-        (ErrorKind::HeadTooLarge, 431),
-        (ErrorKind::TooManyHeaders, 431),
-        (ErrorKind::UnsupportedTransferEncoding, 501),
-        (ErrorKind::UnsupportedVersion, 505),
+        (RequestErrorKind::MalformedHead, 400),
+        (RequestErrorKind::BadHost, 400),
+        (RequestErrorKind::BadContentLength, 400),
+        (RequestErrorKind::BadTransferEncoding, 400),
+        (RequestErrorKind::BadChunk, 400),
+        (RequestErrorKind::Incomplete, 400),
+        (RequestErrorKind::Io, 400),
+        (RequestErrorKind::BadSignals, 400),
+        (RequestErrorKind::Timeout, 408),
+        (RequestErrorKind::BodyTooLarge, 413),
+        (RequestErrorKind::ExpectationFailed, 417),
+        (RequestErrorKind::HeadTooLarge, 431),
+        (RequestErrorKind::TooManyHeaders, 431),
+        (RequestErrorKind::UnsupportedTransferEncoding, 501),
+        (RequestErrorKind::UnsupportedVersion, 505),
     ];
     for (kind, status) in statuses {
         assert_eq!(kind.status(), status, "{kind:?}");
@@ -617,7 +617,7 @@ fn a_connection_ends_cleanly_between_requests() {
     assert!(reader.next_request().unwrap().is_some());
     assert_eq!(
         reader.next_request().unwrap_err().kind(),
-        ErrorKind::Incomplete
+        RequestErrorKind::Incomplete
     );
     // After an error the reader is finished.
     assert!(reader.next_request().unwrap().is_none());
@@ -661,16 +661,16 @@ fn custom_limits_apply() {
     let ok = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nabcd";
     assert_eq!(read_first(ok, limits).unwrap().body(), b"abcd");
 
-    let cases: &[(&[u8], ErrorKind)] = &[
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde", ErrorKind::BodyTooLarge),
+    let cases: &[(&[u8], RequestErrorKind)] = &[
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde", RequestErrorKind::BodyTooLarge),
         (
             b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
-            ErrorKind::BodyTooLarge,
+            RequestErrorKind::BodyTooLarge,
         ),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n", ErrorKind::TooManyHeaders),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nA: 1\r\nB: 2\r\n\r\n", RequestErrorKind::TooManyHeaders),
         (
             b"GET /a-path-long-enough-to-push-the-head-over-sixty-four-bytes HTTP/1.1\r\nHost: x\r\n\r\n",
-            ErrorKind::HeadTooLarge,
+            RequestErrorKind::HeadTooLarge,
         ),
     ];
     for &(input, kind) in cases {
@@ -798,7 +798,7 @@ fn malformed_signals_are_refused_with_400() {
     for (input, needle) in cases {
         let request = Request::parse(&input).unwrap();
         let err = request.signals().unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::BadSignals);
+        assert_eq!(err.kind(), RequestErrorKind::BadSignals);
         assert_eq!(err.status(), 400);
         assert!(
             err.to_string().contains(needle),
@@ -849,7 +849,7 @@ fn request_read_takes_one_request_off_a_stream() {
     assert_eq!(Request::read(&mut stream).unwrap().path(), "/one");
     // Nothing left: closed before a request.
     let err = Request::read(&mut stream).unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Incomplete);
+    assert_eq!(err.kind(), RequestErrorKind::Incomplete);
 }
 
 #[test]
@@ -890,7 +890,19 @@ fn request_timeout_counts_from_the_first_byte() {
     let err = RequestReader::with_limits(slow, limits)
         .next_request()
         .unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Timeout);
+    assert_eq!(err.kind(), RequestErrorKind::Timeout);
     assert_eq!(err.status(), 408);
     assert!(err.to_string().contains("request timeout"), "{err}");
+}
+
+#[test]
+#[allow(deprecated)]
+fn the_old_error_kind_name_still_compiles() {
+    // `request::ErrorKind` was renamed so it no longer shadows `std::io::ErrorKind`; the old
+    // name stays as a deprecated alias, variants included.
+    use dstar::request::ErrorKind;
+    let err = Request::parse(b"GET / HTTP/1.1\r\n\r\n").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadHost);
+    let kind: RequestErrorKind = ErrorKind::Timeout;
+    assert_eq!(kind.status(), 408);
 }

@@ -294,26 +294,6 @@ impl Compression {
     }
 }
 
-/// The `Accept-Encoding` of a request: every field of that name joined
-/// with `, ` (RFC 9110 §5.3), or `None` if there is none.
-pub(crate) fn accept_encoding_of(request: &crate::Request) -> Option<String> {
-    let mut joined: Option<String> = None;
-    for (name, value) in request.headers() {
-        if !name.eq_ignore_ascii_case("accept-encoding") {
-            continue;
-        }
-        let value = String::from_utf8_lossy(value);
-        match &mut joined {
-            None => joined = Some(value.into_owned()),
-            Some(joined) => {
-                joined.push_str(", ");
-                joined.push_str(&value);
-            }
-        }
-    }
-    joined
-}
-
 /// After a write, an input buffer that grew past this (for a very large
 /// event) shrinks back to it, as the connection's own queue does.
 const MAX_RETAINED: usize = 16 * 1024;
@@ -482,19 +462,5 @@ mod tests {
         assert_eq!(Encoding::from_token("X-GZIP"), Some(Encoding::Gzip));
         assert_eq!(Encoding::from_token("identity"), None);
         assert_eq!(Encoding::from_token("*"), None);
-    }
-
-    #[test]
-    fn accept_encoding_fields_are_joined() {
-        let request = crate::Request::parse(
-            b"GET / HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br;q=0\r\naccept-encoding: gzip\r\n\r\n",
-        )
-        .unwrap();
-        assert_eq!(
-            accept_encoding_of(&request).as_deref(),
-            Some("br;q=0, gzip")
-        );
-        let none = crate::Request::parse(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        assert_eq!(accept_encoding_of(&none), None);
     }
 }

@@ -93,7 +93,7 @@ pub(crate) fn negotiate_among(
 fn parse_element(element: &str) -> Option<(&str, Weight)> {
     let mut parts = element.split(';');
     let coding = parts.next()?.trim_matches([' ', '\t']);
-    if coding.is_empty() || !(coding == "*" || coding.bytes().all(crate::syntax::is_tchar)) {
+    if coding.is_empty() || !(coding == "*" || coding.bytes().all(crate::http::syntax::is_tchar)) {
         return None;
     }
     let mut weight = FULL;
@@ -102,7 +102,7 @@ fn parse_element(element: &str) -> Option<(&str, Weight)> {
         let name = name.trim_matches([' ', '\t']);
         if name.eq_ignore_ascii_case("q") {
             weight = parse_qvalue(value.trim_matches([' ', '\t']))?;
-        } else if name.is_empty() || !name.bytes().all(crate::syntax::is_tchar) {
+        } else if name.is_empty() || !name.bytes().all(crate::http::syntax::is_tchar) {
             return None;
         }
         // Other parameters are not defined for Accept-Encoding; a

@@ -1,5 +1,5 @@
 //! Small pieces of HTTP grammar (RFC 9110, RFC 9112) shared by the request
-//! reader, the response head and the test decoder.
+//! reader, the chunked decoder, the response heads and the test decoder.
 
 /// `tchar` (RFC 9110 §5.6.2): the bytes of a token, such as a field name.
 pub(crate) fn is_tchar(b: u8) -> bool {
