@@ -123,9 +123,11 @@ pub mod compression;
 pub mod connection;
 pub mod datastar;
 mod date;
+mod error;
 pub mod event;
 mod json;
 mod percent;
+mod probe;
 #[cfg(feature = "redis")]
 pub mod redis_bridge;
 pub mod request;
