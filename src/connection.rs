@@ -3,21 +3,63 @@
 //! The connection writes the HTTP/1.1 response head itself, then frames every
 //! event as exactly one HTTP chunk. Events are formatted into a buffer that is
 //! reused, and go to the writer in a single `write_all` followed by one
-//! `flush`, so a reader never sees half an event and, once the buffer has
-//! grown to fit, sending allocates nothing.
+//! `flush`. Once the buffer has grown to fit, sending an event allocates
+//! nothing, as long as events stay under 16 KiB: after a larger one the
+//! buffer shrinks back to 16 KiB, so that ten thousand idle streams cost what
+//! ordinary events need.
 //!
 //! # Closed state
 //!
 //! The first failed write or flush (any error from the writer) closes the
 //! connection, and [`check_connection`](SseConnection::check_connection)
-//! closes it when it sees that the peer has hung up. The call that found the
-//! failure returns the writer's own error (for a peer that went away that is
-//! usually [`BrokenPipe`](io::ErrorKind::BrokenPipe) or
-//! [`ConnectionReset`](io::ErrorKind::ConnectionReset)). **Every later call
+//! closes it when it sees that the peer has hung up. **Every later call
 //! returns [`io::ErrorKind::NotConnected`] and writes nothing**; its inner
-//! error is a [`Closed`] that says why. So `NotConnected` always means "you
-//! are using a connection that is already closed", and any other kind is the
-//! reason it closed.
+//! error is a [`Closed`] that says why. A write that fails part-way (a write
+//! timeout, say) may have left part of an event on the wire; what holds is
+//! that nothing follows it, so the client sees a stream cut short, never one
+//! event spliced into another.
+//!
+//! # What each call returns
+//!
+//! The kind alone does not say what happened, since a writer may return
+//! `NotConnected` or `InvalidInput` itself. Every error the connection
+//! returns carries a typed inner error, which [`Error::of`] reads:
+//!
+//! | what happened | [`Error::of`] | [`kind`](io::Error::kind) | inner error (`get_ref`) | written | afterwards |
+//! |---|---|---|---|---|---|
+//! | an event type or id, a Datastar argument, a status or a header that would break the framing | [`Error::Refused`] | `InvalidInput` | [`Refused`] | nothing | open |
+//! | the writer's `write` or `flush` failed (or the compressor's codec) | [`Error::WriteFailed`] with the writer's error | the writer's | the writer's error, wrapped (its [`source`](std::error::Error::source)) | possibly part of the queue | closed: [`Closed::WriteFailed`] with that kind |
+//! | [`check_connection`](SseConnection::check_connection)'s probe found the peer gone | [`Error::PeerGone`] | `BrokenPipe` | a private type | nothing | closed: [`Closed::PeerHungUp`] |
+//! | the probe itself failed | [`Error::WriteFailed`] | the probe's | the probe's error, wrapped | nothing | closed: [`Closed::WriteFailed`] |
+//! | any call on a closed connection | [`Error::AlreadyClosed`] with the reason | `NotConnected` | [`Closed`] | nothing | closed |
+//!
+//! By call: [`send_event`](SseConnection::send_event),
+//! [`send_all`](SseConnection::send_all),
+//! [`queue_event`](SseConnection::queue_event) and the other sends return
+//! `Ok(&mut self)` or any row; [`flush`](SseConnection::flush) and
+//! [`finish`](SseConnection::finish) never refuse (rows 2 and 5);
+//! [`check_connection`](SseConnection::check_connection) can return rows 2 to
+//! 5; [`SseResponse::start`] returns rows 1 and 2 (and never a connection on
+//! error). A `WouldBlock` or `TimedOut` from a socket with a write timeout is
+//! a writer failure like any other.
+//!
+//! ```
+//! use dstar::connection::Error;
+//! use dstar::{Event, SseConnection};
+//!
+//! fn send(sse: &mut SseConnection<Vec<u8>>, text: &str) -> &'static str {
+//!     let Err(err) = sse.send_event(Event::message(text)) else { return "sent" };
+//!     match Error::of(&err) {
+//!         Some(Error::Refused(_)) => "refused, still open",
+//!         Some(Error::PeerGone | Error::WriteFailed(_)) => "the client is gone",
+//!         Some(Error::AlreadyClosed(_)) => "stop calling",
+//!         _ => "not from the connection",
+//!     }
+//! }
+//! let mut sse = SseConnection::body_only(Vec::new());
+//! assert_eq!(send(&mut sse, "hello"), "sent");
+//! assert_eq!(send(&mut sse, "hello"), "sent");
+//! ```
 //!
 //! # Dropping
 //!
@@ -615,7 +657,7 @@ impl<W: Write> SseConnection<W> {
     }
 
     /// Writes out everything queued in one `write_all`, then flushes the
-    /// writer.
+    /// writer. Returns the connection, like the sends, so calls chain.
     pub fn flush(&mut self) -> io::Result<&mut Self> {
         self.check_open()?;
         self.write_queue()?;
@@ -634,7 +676,10 @@ impl<W: Write> SseConnection<W> {
     /// the socket is first asked, without blocking, whether the peer has hung
     /// up. Then an empty SSE comment is sent as its own chunk and flushed;
     /// writing to a socket whose peer has gone fails at the latest on the
-    /// next call. Returns `Err` once the connection is closed.
+    /// next call. Returns the connection, like the sends; for the errors, see
+    /// the [table](crate::connection#what-each-call-returns), and for what
+    /// the probe cannot see, [`Probe`'s implementation for
+    /// `TcpStream`](Probe#impl-Probe-for-TcpStream).
     ///
     /// Call it every 15–30 seconds on an idle stream: it keeps proxies from
     /// timing the stream out, and it is how a vanished client is noticed.

@@ -181,7 +181,11 @@ fn a_writers_own_not_connected_is_not_taken_for_already_closed() {
     assert!(!sse.is_closed());
 
     let first = sse.send_event(Event::message("x")).unwrap_err();
-    assert_eq!(first.kind(), io::ErrorKind::NotConnected, "the writer's kind");
+    assert_eq!(
+        first.kind(),
+        io::ErrorKind::NotConnected,
+        "the writer's kind"
+    );
     match Error::of(&first) {
         Some(Error::WriteFailed(own)) => assert_eq!(own.kind(), io::ErrorKind::NotConnected),
         other => panic!("expected the writer's failure, got {other:?}"),
@@ -192,7 +196,9 @@ fn a_writers_own_not_connected_is_not_taken_for_already_closed() {
     assert_eq!(later.kind(), io::ErrorKind::NotConnected);
     assert!(matches!(
         Error::of(&later),
-        Some(Error::AlreadyClosed(Closed::WriteFailed(io::ErrorKind::NotConnected)))
+        Some(Error::AlreadyClosed(Closed::WriteFailed(
+            io::ErrorKind::NotConnected
+        )))
     ));
 }
 
@@ -216,7 +222,10 @@ fn a_writers_own_invalid_input_closes_and_is_not_a_refusal() {
     assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
     assert_eq!(err.to_string(), "not today", "the writer's message is kept");
     assert!(matches!(Error::of(&err), Some(Error::WriteFailed(_))));
-    assert!(sse.is_closed(), "a writer's failure closes, unlike a refusal");
+    assert!(
+        sse.is_closed(),
+        "a writer's failure closes, unlike a refusal"
+    );
     let refused_header = SseResponse::new().header("Bad Name", "x").start(Vec::new());
     assert!(matches!(
         Error::of(&refused_header.unwrap_err()),

@@ -131,7 +131,11 @@ fn the_probe_keeps_the_read_timeout_and_does_not_block() {
     }
     // Generous: twenty probes of an idle socket must not each wait out a
     // read timeout (1.5 s) or anything like it.
-    assert!(started.elapsed() < Duration::from_secs(1), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(
         server.read_timeout().unwrap(),
         Some(Duration::from_millis(1500))
@@ -171,7 +175,10 @@ fn a_pending_byte_hides_the_fin_until_it_is_read() {
     client.write_all(b"G").unwrap();
     drop(client);
     thread::sleep(Duration::from_millis(100));
-    assert!(sse.check_connection().is_ok(), "a pending byte reads as present");
+    assert!(
+        sse.check_connection().is_ok(),
+        "a pending byte reads as present"
+    );
     let mut byte = [0u8; 1];
     (&server).read_exact(&mut byte).unwrap();
     thread::sleep(Duration::from_millis(100));
@@ -179,7 +186,10 @@ fn a_pending_byte_hides_the_fin_until_it_is_read() {
     // Either the probe now sees the FIN, or the reset answering the first
     // heartbeat fails the write: gone, either way.
     assert!(
-        matches!(Error::of(&err), Some(Error::PeerGone | Error::WriteFailed(_))),
+        matches!(
+            Error::of(&err),
+            Some(Error::PeerGone | Error::WriteFailed(_))
+        ),
         "{err:?}"
     );
 }
