@@ -41,7 +41,10 @@
 //! [`check_connection`](SseConnection::check_connection) can return rows 2 to
 //! 5; [`SseResponse::start`] returns rows 1 and 2 (and never a connection on
 //! error). A `WouldBlock` or `TimedOut` from a socket with a write timeout is
-//! a writer failure like any other.
+//! a writer failure like any other. The one error that is none of these:
+//! [`body_only_compressed`](SseConnection::body_only_compressed) returns
+//! `Unsupported` for a coding this build lacks (no connection is made, and
+//! [`Error::of`] says `None`).
 //!
 //! ```
 //! use dstar::connection::Error;
