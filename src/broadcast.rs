@@ -948,10 +948,10 @@ impl<W: Write + Send + 'static> Stream for SseConnection<W> {
         self.queue_formatted(event).map(drop)
     }
     fn flush(&mut self) -> io::Result<()> {
-        SseConnection::flush(self)
+        SseConnection::flush(self).map(drop)
     }
     fn check(&mut self) -> io::Result<()> {
-        self.check_connection()
+        self.check_connection().map(drop)
     }
     fn finish(mut self: Box<Self>) -> io::Result<()> {
         // The hub never hands a connection back, so it ends with its stream.
@@ -960,7 +960,7 @@ impl<W: Write + Send + 'static> Stream for SseConnection<W> {
         finished
     }
     fn cut(mut self: Box<Self>) -> io::Result<()> {
-        let flushed = SseConnection::flush(&mut self);
+        let flushed = SseConnection::flush(&mut self).map(drop);
         self.abandon();
         flushed
     }

@@ -3,21 +3,66 @@
 //! The connection writes the HTTP/1.1 response head itself, then frames every
 //! event as exactly one HTTP chunk. Events are formatted into a buffer that is
 //! reused, and go to the writer in a single `write_all` followed by one
-//! `flush`, so a reader never sees half an event and, once the buffer has
-//! grown to fit, sending allocates nothing.
+//! `flush`. Once the buffer has grown to fit, sending an event allocates
+//! nothing, as long as events stay under 16 KiB: after a larger one the
+//! buffer shrinks back to 16 KiB, so that ten thousand idle streams cost what
+//! ordinary events need.
 //!
 //! # Closed state
 //!
 //! The first failed write or flush (any error from the writer) closes the
 //! connection, and [`check_connection`](SseConnection::check_connection)
-//! closes it when it sees that the peer has hung up. The call that found the
-//! failure returns the writer's own error (for a peer that went away that is
-//! usually [`BrokenPipe`](io::ErrorKind::BrokenPipe) or
-//! [`ConnectionReset`](io::ErrorKind::ConnectionReset)). **Every later call
+//! closes it when it sees that the peer has hung up. **Every later call
 //! returns [`io::ErrorKind::NotConnected`] and writes nothing**; its inner
-//! error is a [`Closed`] that says why. So `NotConnected` always means "you
-//! are using a connection that is already closed", and any other kind is the
-//! reason it closed.
+//! error is a [`Closed`] that says why. A write that fails part-way (a write
+//! timeout, say) may have left part of an event on the wire; what holds is
+//! that nothing follows it, so the client sees a stream cut short, never one
+//! event spliced into another.
+//!
+//! # What each call returns
+//!
+//! The kind alone does not say what happened, since a writer may return
+//! `NotConnected` or `InvalidInput` itself. Every error the connection
+//! returns carries a typed inner error, which [`Error::of`] reads:
+//!
+//! | what happened | [`Error::of`] | [`kind`](io::Error::kind) | inner error (`get_ref`) | written | afterwards |
+//! |---|---|---|---|---|---|
+//! | an event type or id, a Datastar argument, a status or a header that would break the framing | [`Error::Refused`] | `InvalidInput` | [`Refused`] | nothing | open |
+//! | the writer's `write` or `flush` failed (or the compressor's codec) | [`Error::WriteFailed`] with the writer's error | the writer's | the writer's error, wrapped (its [`source`](std::error::Error::source)) | possibly part of the queue | closed: [`Closed::WriteFailed`] with that kind |
+//! | [`check_connection`](SseConnection::check_connection)'s probe found the peer gone | [`Error::PeerGone`] | `BrokenPipe` | a private type | nothing | closed: [`Closed::PeerHungUp`] |
+//! | the probe itself failed | [`Error::WriteFailed`] | the probe's | the probe's error, wrapped | nothing | closed: [`Closed::WriteFailed`] |
+//! | any call on a closed connection | [`Error::AlreadyClosed`] with the reason | `NotConnected` | [`Closed`] | nothing | closed |
+//!
+//! By call: [`send_event`](SseConnection::send_event),
+//! [`send_all`](SseConnection::send_all),
+//! [`queue_event`](SseConnection::queue_event) and the other sends return
+//! `Ok(&mut self)` or any row; [`flush`](SseConnection::flush) and
+//! [`finish`](SseConnection::finish) never refuse (rows 2 and 5);
+//! [`check_connection`](SseConnection::check_connection) can return rows 2 to
+//! 5; [`SseResponse::start`] returns rows 1 and 2 (and never a connection on
+//! error). A `WouldBlock` or `TimedOut` from a socket with a write timeout is
+//! a writer failure like any other. The one error that is none of these:
+//! [`body_only_compressed`](SseConnection::body_only_compressed) returns
+//! `Unsupported` for a coding this build lacks (no connection is made, and
+//! [`Error::of`] says `None`).
+//!
+//! ```
+//! use dstar::connection::Error;
+//! use dstar::{Event, SseConnection};
+//!
+//! fn send(sse: &mut SseConnection<Vec<u8>>, text: &str) -> &'static str {
+//!     let Err(err) = sse.send_event(Event::message(text)) else { return "sent" };
+//!     match Error::of(&err) {
+//!         Some(Error::Refused(_)) => "refused, still open",
+//!         Some(Error::PeerGone | Error::WriteFailed(_)) => "the client is gone",
+//!         Some(Error::AlreadyClosed(_)) => "stop calling",
+//!         _ => "not from the connection",
+//!     }
+//! }
+//! let mut sse = SseConnection::body_only(Vec::new());
+//! assert_eq!(send(&mut sse, "hello"), "sent");
+//! assert_eq!(send(&mut sse, "hello"), "sent");
+//! ```
 //!
 //! # Dropping
 //!
@@ -31,7 +76,6 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::net::TcpStream;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
@@ -43,6 +87,10 @@ use crate::http::{self, syntax};
 
 use compression::Failure as Fail;
 
+pub use crate::error::{Closed, Error, Refused};
+use crate::error::{PeerGone, WriteFailed};
+pub use crate::probe::Probe;
+
 /// Once this much is queued, [`SseConnection::queue_event`] writes it out.
 const MAX_QUEUED: usize = 8 * 1024;
 
@@ -52,117 +100,6 @@ const MAX_QUEUED: usize = 8 * 1024;
 /// holds at most `MAX_QUEUED` plus one event, so bursts of events up to
 /// `MAX_QUEUED` in size never reallocate.
 const MAX_RETAINED: usize = 2 * MAX_QUEUED;
-
-/// Writers that can tell, without blocking and without consuming input,
-/// whether the peer has hung up.
-///
-/// A connection started with [`SseConnection::start_socket`] asks this in
-/// [`check_connection`](SseConnection::check_connection), so a client that
-/// closed its end is noticed before anything is written to it. Implemented
-/// for [`TcpStream`] and references and boxes of probe-able writers; for a
-/// transport of your own (TLS over TCP, say), delegate to the socket below it.
-pub trait Probe {
-    /// Returns `Ok(true)` if the peer has closed its end of the connection.
-    fn peer_hung_up(&self) -> io::Result<bool>;
-}
-
-/// Peeks at the socket without blocking: end-of-stream means the peer sent
-/// its FIN; pending bytes (a pipelined request) or nothing to read mean it
-/// is still there.
-///
-/// The socket is switched to non-blocking mode for the peek and back to
-/// blocking mode after it, which is the mode a blocking server uses.
-impl Probe for TcpStream {
-    fn peer_hung_up(&self) -> io::Result<bool> {
-        self.set_nonblocking(true)?;
-        let peeked = self.peek(&mut [0u8; 1]);
-        self.set_nonblocking(false)?;
-        match peeked {
-            Ok(0) => Ok(true),
-            Ok(_) => Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(false),
-            Err(e) if is_disconnect(e.kind()) => Ok(true),
-            Err(e) => Err(e),
-        }
-    }
-}
-
-impl<T: Probe + ?Sized> Probe for &T {
-    fn peer_hung_up(&self) -> io::Result<bool> {
-        (**self).peer_hung_up()
-    }
-}
-
-impl<T: Probe + ?Sized> Probe for &mut T {
-    fn peer_hung_up(&self) -> io::Result<bool> {
-        (**self).peer_hung_up()
-    }
-}
-
-impl<T: Probe + ?Sized> Probe for Box<T> {
-    fn peer_hung_up(&self) -> io::Result<bool> {
-        (**self).peer_hung_up()
-    }
-}
-
-fn is_disconnect(kind: io::ErrorKind) -> bool {
-    matches!(
-        kind,
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::NotConnected
-    )
-}
-
-/// Why a connection is closed: the inner error of the
-/// [`NotConnected`](io::ErrorKind::NotConnected) errors a closed connection
-/// returns.
-///
-/// ```
-/// use dstar::{Closed, Event, SseConnection};
-/// use std::io::{self, Write};
-///
-/// struct Gone;
-/// impl Write for Gone {
-///     fn write(&mut self, _: &[u8]) -> io::Result<usize> {
-///         Err(io::ErrorKind::BrokenPipe.into())
-///     }
-///     fn flush(&mut self) -> io::Result<()> { Ok(()) }
-/// }
-///
-/// let mut sse = SseConnection::body_only(Gone);
-/// let first = sse.send_event(Event::message("hi")).unwrap_err();
-/// assert_eq!(first.kind(), io::ErrorKind::BrokenPipe); // why it closed
-///
-/// let later = sse.send_event(Event::message("hi")).unwrap_err();
-/// assert_eq!(later.kind(), io::ErrorKind::NotConnected); // already closed
-/// let reason = later.get_ref().and_then(|e| e.downcast_ref::<Closed>());
-/// assert_eq!(reason, Some(&Closed::WriteFailed(io::ErrorKind::BrokenPipe)));
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Closed {
-    /// A write or flush to the writer failed with this kind of error.
-    WriteFailed(io::ErrorKind),
-    /// [`check_connection`](SseConnection::check_connection) saw that the
-    /// peer had hung up.
-    PeerHungUp,
-}
-
-impl fmt::Display for Closed {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Closed::WriteFailed(kind) => {
-                write!(f, "SSE connection closed: a write failed ({kind})")
-            }
-            Closed::PeerHungUp => f.write_str("SSE connection closed: the peer hung up"),
-        }
-    }
-}
-
-impl std::error::Error for Closed {}
 
 /// The response head of an SSE stream: status, headers and framing.
 ///
@@ -414,10 +351,9 @@ impl SseResponse {
 fn reason_phrase(status: u16) -> io::Result<&'static str> {
     // 1xx, 204, 205 and 304 responses have no body (RFC 9110 §6.4.1).
     if !(200..=599).contains(&status) || matches!(status, 204 | 205 | 304) {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("status {status} cannot start an SSE response: it has no body"),
-        ));
+        return Err(Refused::error(format!(
+            "status {status} cannot start an SSE response: it has no body"
+        )));
     }
     // The reason phrase is optional (RFC 9112 §4); clients ignore it.
     Ok(http::reason_phrase(status))
@@ -482,7 +418,7 @@ fn check_header(name: &str, value: &str) -> io::Result<()> {
 ///
 /// Chaining with `?`, as above, is the counterpart of Elixir's `send_event!`:
 /// the first error ends the chain.
-pub struct SseConnection<W: Write> {
+pub struct SseConnection<W> {
     writer: W,
     /// Whole, framed events (and the head, at first) not yet written.
     queue: Vec<u8>,
@@ -497,7 +433,7 @@ pub struct SseConnection<W: Write> {
 
 /// Shows the state, and the writer's type rather than its value, so that any
 /// writer will do (`unwrap_err` on a `send_event` result needs `Debug`).
-impl<W: Write> fmt::Debug for SseConnection<W> {
+impl<W> fmt::Debug for SseConnection<W> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SseConnection")
             .field("writer", &std::any::type_name::<W>())
@@ -507,6 +443,46 @@ impl<W: Write> fmt::Debug for SseConnection<W> {
             .field("probed", &self.probe.is_some())
             .field("content_encoding", &self.content_encoding())
             .finish()
+    }
+}
+
+// Accessors need no `Write` bound (C-STRUCT-BOUNDS: bounds go on the impls that use them).
+impl<W> SseConnection<W> {
+    /// The coding the stream is compressed with, or `None` for none.
+    pub fn content_encoding(&self) -> Option<Encoding> {
+        self.compressor.as_ref().map(|c| c.encoding())
+    }
+
+    /// Whether the connection is closed; see [`closed`](SseConnection::closed).
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// Why the connection is closed, or `None` while it is open.
+    pub fn closed(&self) -> Option<Closed> {
+        self.closed
+    }
+
+    /// The number of bytes queued and not yet written.
+    pub fn queued_len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// The writer.
+    pub fn get_ref(&self) -> &W {
+        &self.writer
+    }
+
+    /// The writer. Writing to it directly corrupts the stream unless you
+    /// know what you are doing.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.writer
+    }
+
+    /// Gives the writer back without writing anything; queued events are
+    /// dropped. See [`finish`](SseConnection::finish) to end the response.
+    pub fn into_inner(self) -> W {
+        self.writer
     }
 }
 
@@ -565,11 +541,6 @@ impl<W: Write> SseConnection<W> {
         let mut conn = SseConnection::new(writer, false, None);
         conn.compressor = Some(Box::new(Compressor::new(encoding, settings)?));
         Ok(conn)
-    }
-
-    /// The coding the stream is compressed with, or `None` for none.
-    pub fn content_encoding(&self) -> Option<Encoding> {
-        self.compressor.as_ref().map(|c| c.encoding())
     }
 
     /// Sends one event: formats it as one chunk, writes it with a single
@@ -664,13 +635,13 @@ impl<W: Write> SseConnection<W> {
     }
 
     /// Writes out everything queued in one `write_all`, then flushes the
-    /// writer.
-    pub fn flush(&mut self) -> io::Result<()> {
+    /// writer. Returns the connection, like the sends, so calls chain.
+    pub fn flush(&mut self) -> io::Result<&mut Self> {
         self.check_open()?;
         self.write_queue()?;
         loop {
             match self.writer.flush() {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Ok(self),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(self.close(e)),
             }
@@ -683,25 +654,27 @@ impl<W: Write> SseConnection<W> {
     /// the socket is first asked, without blocking, whether the peer has hung
     /// up. Then an empty SSE comment is sent as its own chunk and flushed;
     /// writing to a socket whose peer has gone fails at the latest on the
-    /// next call. Returns `Err` once the connection is closed.
+    /// next call. Returns the connection, like the sends; for the errors, see
+    /// the [table](crate::connection#what-each-call-returns), and for what
+    /// the probe cannot see, [`Probe`'s implementation for
+    /// `TcpStream`](Probe#impl-Probe-for-TcpStream).
     ///
     /// Call it every 15–30 seconds on an idle stream: it keeps proxies from
     /// timing the stream out, and it is how a vanished client is noticed.
-    pub fn check_connection(&mut self) -> io::Result<()> {
+    pub fn check_connection(&mut self) -> io::Result<&mut Self> {
         self.check_open()?;
         if let Some(probe) = self.probe {
             match probe(&self.writer) {
                 Ok(false) => {}
                 Ok(true) => {
-                    let err = io::Error::new(io::ErrorKind::BrokenPipe, Closed::PeerHungUp);
                     self.closed = Some(Closed::PeerHungUp);
                     self.queue = Vec::new();
-                    return Err(err);
+                    return Err(PeerGone::error());
                 }
                 Err(e) => return Err(self.close(e)),
             }
         }
-        self.send_comment("").map(drop)
+        self.send_comment("")
     }
 
     /// Ends the response: writes anything queued and the terminating chunk
@@ -731,39 +704,7 @@ impl<W: Write> SseConnection<W> {
         if self.chunked {
             self.queue.extend_from_slice(chunked::LAST_CHUNK);
         }
-        self.flush()
-    }
-
-    /// Whether the connection is closed; see [`closed`](SseConnection::closed).
-    pub fn is_closed(&self) -> bool {
-        self.closed.is_some()
-    }
-
-    /// Why the connection is closed, or `None` while it is open.
-    pub fn closed(&self) -> Option<Closed> {
-        self.closed
-    }
-
-    /// The number of bytes queued and not yet written.
-    pub fn queued_len(&self) -> usize {
-        self.queue.len()
-    }
-
-    /// The writer.
-    pub fn get_ref(&self) -> &W {
-        &self.writer
-    }
-
-    /// The writer. Writing to it directly corrupts the stream unless you
-    /// know what you are doing.
-    pub fn get_mut(&mut self) -> &mut W {
-        &mut self.writer
-    }
-
-    /// Gives the writer back without writing anything; queued events are
-    /// dropped. See [`finish`](SseConnection::finish) to end the response.
-    pub fn into_inner(self) -> W {
-        self.writer
+        self.flush().map(drop)
     }
 
     /// Queues one framed event, and writes the queue out once it is large.
@@ -842,17 +783,18 @@ impl<W: Write> SseConnection<W> {
         Ok(())
     }
 
-    /// Marks the connection closed by a writer error, and returns the error.
+    /// Marks the connection closed by a writer error, and returns the error,
+    /// wrapped so that it cannot be taken for one the connection made.
     fn close(&mut self, err: io::Error) -> io::Error {
         self.closed = Some(Closed::WriteFailed(err.kind()));
         self.queue = Vec::new();
-        err
+        WriteFailed::error(err)
     }
 
     fn check_open(&self) -> io::Result<()> {
         match self.closed {
             None => Ok(()),
-            Some(reason) => Err(io::Error::new(io::ErrorKind::NotConnected, reason)),
+            Some(reason) => Err(reason.error()),
         }
     }
 }
@@ -875,8 +817,13 @@ mod tests {
         }
         sse.flush().unwrap();
         assert!(sse.queue.capacity() <= MAX_RETAINED);
-        // Ordinary events keep the buffer they need.
+        // Ordinary events keep the buffer they need: it is not shrunk below
+        // an event's size, and the next event reuses it as it is.
         sse.send_event(Event::message("small")).unwrap();
-        assert!(sse.queue.capacity() > 0);
+        let kept = sse.queue.capacity();
+        assert!(kept >= "6\r\ndata: small\n\n\r\n".len(), "{kept}");
+        let at = sse.queue.as_ptr();
+        sse.send_event(Event::message("small")).unwrap();
+        assert_eq!((sse.queue.capacity(), sse.queue.as_ptr()), (kept, at));
     }
 }

@@ -716,10 +716,7 @@ pub(crate) fn invalid_input(what: &str, value: &str, problem: &str) -> io::Error
         Some((end, _)) => format!("{:?}...", &value[..end]),
         None => format!("{value:?}"),
     };
-    io::Error::new(
-        io::ErrorKind::InvalidInput,
-        format!("{what} {shown} {problem}"),
-    )
+    crate::error::Refused::error(format!("{what} {shown} {problem}"))
 }
 
 /// Returns the index of the first CR or LF in `text`.

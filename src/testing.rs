@@ -35,6 +35,7 @@ pub use crate::compression::decode::ContentDecoder;
 
 /// A response decoded from bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Response {
     /// The status code.
     pub status: u16,
@@ -78,6 +79,7 @@ impl Response {
 
 /// What a browser's `EventSource` makes of an event stream.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EventStream {
     /// The events dispatched, in order.
     pub events: Vec<MessageEvent>,
@@ -95,6 +97,7 @@ pub struct EventStream {
 /// One dispatched event, as a browser's `MessageEvent` sees it, plus what
 /// its own block of fields set.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MessageEvent {
     /// The event type; `message` when none was given.
     pub event_type: String,
@@ -108,8 +111,49 @@ pub struct MessageEvent {
     pub retry: Option<u64>,
 }
 
+impl MessageEvent {
+    /// An event of this type with this data, no last event ID, no `id` and
+    /// no `retry` of its own: what a test expects, built field by field
+    /// (the struct is `#[non_exhaustive]`, so it cannot be written as a
+    /// literal outside this crate).
+    ///
+    /// ```
+    /// use dstar::testing::{MessageEvent, parse_event_stream};
+    ///
+    /// let stream = parse_event_stream(b"event: tick\nid: 7\ndata: 1\n\n");
+    /// let expected = MessageEvent::new("tick", "1").with_last_event_id("7").with_id("7");
+    /// assert_eq!(stream.events, [expected]);
+    /// ```
+    pub fn new(event_type: impl Into<String>, data: impl Into<String>) -> Self {
+        MessageEvent {
+            event_type: event_type.into(),
+            data: data.into(),
+            ..MessageEvent::default()
+        }
+    }
+
+    /// Sets [`last_event_id`](MessageEvent::last_event_id).
+    pub fn with_last_event_id(mut self, id: impl Into<String>) -> Self {
+        self.last_event_id = id.into();
+        self
+    }
+
+    /// Sets [`id`](MessageEvent::id), the event's own `id` field.
+    pub fn with_id(mut self, id: impl Into<String>) -> Self {
+        self.id = Some(id.into());
+        self
+    }
+
+    /// Sets [`retry`](MessageEvent::retry), the event's own `retry` field.
+    pub fn with_retry(mut self, retry: Option<u64>) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
 /// Why bytes could not be decoded.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DecodeError {
     /// Offset of the problem in the input.
     pub offset: usize,
@@ -214,6 +258,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, DecodeError> {
 
 /// A chunked body, decoded.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Chunked {
     /// The payload of each chunk.
     pub chunks: Vec<Vec<u8>>,

@@ -362,13 +362,7 @@ struct Received {
 }
 
 fn message(event_type: &str, data: &str, last_event_id: &str) -> MessageEvent {
-    MessageEvent {
-        event_type: event_type.into(),
-        data: data.into(),
-        last_event_id: last_event_id.into(),
-        id: None,
-        retry: None,
-    }
+    MessageEvent::new(event_type, data).with_last_event_id(last_event_id)
 }
 
 /// Compares what the browser dispatched with what a spec reading of the

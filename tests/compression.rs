@@ -322,8 +322,8 @@ fn session<W: Write>(writer: W, encoding: Encoding) -> (Vec<io::Result<()>>, Opt
     results.push(sse.send_comment("note").map(drop));
     results.push(sse.queue_event(Event::message(big.as_str())).map(drop));
     results.push(sse.queue_event(Event::message("")).map(drop));
-    results.push(sse.flush());
-    results.push(sse.check_connection());
+    results.push(sse.flush().map(drop));
+    results.push(sse.check_connection().map(drop));
     results.push(
         sse.send_all([Event::message("x"), Event::message("y")])
             .map(drop),
@@ -436,11 +436,11 @@ fn apply<W: Write>(sse: &mut SseConnection<W>, op: &Op) -> Result<(), io::ErrorK
             sse.send_event(event).map(drop)
         }
         Op::Comment(text) => sse.send_comment(text).map(drop),
-        Op::Heartbeat => sse.check_connection(),
+        Op::Heartbeat => sse.check_connection().map(drop),
         Op::Queue(texts) => texts
             .iter()
             .try_for_each(|t| sse.queue_event(Event::message(t.as_str())).map(drop))
-            .and_then(|()| sse.flush()),
+            .and_then(|()| sse.flush().map(drop)),
         Op::SendAll(events) => sse
             .send_all(events.iter().map(|(t, d)| Event::new(t).data(d.as_str())))
             .map(drop),

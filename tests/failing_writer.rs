@@ -30,8 +30,8 @@ fn session<W: Write>(writer: W) -> (Vec<io::Result<()>>, Option<W>) {
     results.push(sse.send_comment("note").map(drop));
     results.push(sse.queue_event(Event::message(big.as_str())).map(drop));
     results.push(sse.queue_event(Event::message("")).map(drop));
-    results.push(sse.flush());
-    results.push(sse.check_connection());
+    results.push(sse.flush().map(drop));
+    results.push(sse.check_connection().map(drop));
     results.push(
         sse.send_all([Event::message("x"), Event::message("y")])
             .map(drop),
@@ -156,4 +156,84 @@ fn a_failed_flush_closes_too() {
     assert_eq!(sse.get_ref().0.len(), before);
     let finished = sse.finish().err().map(|e| e.kind());
     assert_eq!(finished, Some(io::ErrorKind::NotConnected));
+}
+
+/// Reports `NotConnected` itself, as a writer over a socket that was never
+/// connected does.
+struct Unplugged;
+
+impl Write for Unplugged {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::ErrorKind::NotConnected.into())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_writers_own_not_connected_is_not_taken_for_already_closed() {
+    use dstar::connection::Error;
+    let mut sse = SseConnection::body_only(Unplugged);
+    let refused = sse.send_event(Event::new("a\nb")).unwrap_err();
+    assert_eq!(refused.kind(), io::ErrorKind::InvalidInput);
+    assert!(matches!(Error::of(&refused), Some(Error::Refused(_))));
+    assert!(!sse.is_closed());
+
+    let first = sse.send_event(Event::message("x")).unwrap_err();
+    assert_eq!(
+        first.kind(),
+        io::ErrorKind::NotConnected,
+        "the writer's kind"
+    );
+    match Error::of(&first) {
+        Some(Error::WriteFailed(own)) => assert_eq!(own.kind(), io::ErrorKind::NotConnected),
+        other => panic!("expected the writer's failure, got {other:?}"),
+    }
+    assert!(first.get_ref().unwrap().downcast_ref::<Closed>().is_none());
+
+    let later = sse.flush().unwrap_err();
+    assert_eq!(later.kind(), io::ErrorKind::NotConnected);
+    assert!(matches!(
+        Error::of(&later),
+        Some(Error::AlreadyClosed(Closed::WriteFailed(
+            io::ErrorKind::NotConnected
+        )))
+    ));
+}
+
+/// Refuses input itself with `InvalidInput`, which must not read as a refused event.
+struct Picky;
+
+impl Write for Picky {
+    fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+        Err(io::Error::new(io::ErrorKind::InvalidInput, "not today"))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_writers_own_invalid_input_closes_and_is_not_a_refusal() {
+    use dstar::connection::Error;
+    let mut sse = SseConnection::body_only(Picky);
+    let err = sse.send_comment("x").unwrap_err();
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    assert_eq!(err.to_string(), "not today", "the writer's message is kept");
+    assert!(matches!(Error::of(&err), Some(Error::WriteFailed(_))));
+    assert!(
+        sse.is_closed(),
+        "a writer's failure closes, unlike a refusal"
+    );
+    let refused_header = SseResponse::new().header("Bad Name", "x").start(Vec::new());
+    assert!(matches!(
+        Error::of(&refused_header.unwrap_err()),
+        Some(Error::Refused(_))
+    ));
+    let refused_status = SseResponse::new().status(204).start(Vec::new());
+    assert!(matches!(
+        Error::of(&refused_status.unwrap_err()),
+        Some(Error::Refused(_))
+    ));
 }

@@ -94,13 +94,12 @@ proptest! {
                 continue; // no data: the browser dispatches nothing
             }
             let data: Vec<String> = sent.data.iter().map(|d| normalise(d)).collect();
-            expected.push(testing::MessageEvent {
-                event_type: if sent.event_type.is_empty() { "message".into() } else { sent.event_type.clone() },
-                data: data.join("\n"),
-                last_event_id: last_event_id.clone(),
-                id: sent.id.clone(),
-                retry,
-            });
+            let event_type = if sent.event_type.is_empty() { "message" } else { sent.event_type.as_str() };
+            let mut event = testing::MessageEvent::new(event_type, data.join("\n"))
+                .with_last_event_id(last_event_id.clone())
+                .with_retry(retry);
+            event.id = sent.id.clone();
+            expected.push(event);
         }
         let bytes = sse.finish().unwrap();
         let response = testing::decode_response(&bytes).unwrap();

@@ -2,6 +2,7 @@
 //! event, and a client that goes away is noticed. Every socket has read and
 //! write timeouts, so no test can hang.
 
+use dstar::connection::Error;
 use dstar::{Closed, Event, SseConnection, testing};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -107,9 +108,90 @@ fn a_probed_socket_reports_a_departed_client_at_the_first_check() {
     let mut sse = stream_whose_client_left(true);
     let err = sse.check_connection().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::BrokenPipe);
+    assert!(matches!(Error::of(&err), Some(Error::PeerGone)), "{err:?}");
     assert_eq!(sse.closed(), Some(Closed::PeerHungUp));
     let err = sse.send_event(Event::message("again")).unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotConnected);
+    assert!(matches!(
+        Error::of(&err),
+        Some(Error::AlreadyClosed(Closed::PeerHungUp))
+    ));
+}
+
+#[test]
+fn the_probe_keeps_the_read_timeout_and_does_not_block() {
+    let (server, _client) = pair();
+    server
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut sse = SseConnection::start_socket(&server).unwrap();
+    let started = Instant::now();
+    for _ in 0..20 {
+        sse.check_connection().unwrap();
+    }
+    // Generous: twenty probes of an idle socket must not each wait out a
+    // read timeout (1.5 s) or anything like it.
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        server.read_timeout().unwrap(),
+        Some(Duration::from_millis(1500))
+    );
+}
+
+#[test]
+fn a_read_blocked_on_a_clone_is_not_disturbed_by_probes() {
+    let (server, mut client) = pair();
+    let reader = server.try_clone().unwrap();
+    let (started, wait_started) = mpsc::channel();
+    let blocked = thread::spawn(move || {
+        started.send(()).unwrap();
+        let mut buf = [0u8; 5];
+        (&reader).read_exact(&mut buf).map(|()| buf)
+    });
+    wait_started.recv_timeout(TIMEOUT).unwrap();
+    // Give the clone time to block in its read before probing.
+    thread::sleep(Duration::from_millis(100));
+    let mut sse = SseConnection::start_socket(&server).unwrap();
+    for _ in 0..20 {
+        sse.check_connection().unwrap();
+    }
+    client.write_all(b"hello").unwrap();
+    assert_eq!(&blocked.join().unwrap().unwrap(), b"hello");
+}
+
+#[test]
+fn a_pending_byte_hides_the_fin_until_it_is_read() {
+    // Documented limit of the probe: a peek sees the pipelined byte, not
+    // the FIN behind it; the heartbeat written after the probe is accepted
+    // by the kernel, and the end shows once the byte is read.
+    let (server, mut client) = pair();
+    let mut sse = SseConnection::start_socket(&server).unwrap();
+    // Read the head, so the client's close is a FIN and not a reset.
+    read_until(&mut client, &mut Vec::new(), |_| true);
+    client.write_all(b"G").unwrap();
+    drop(client);
+    thread::sleep(Duration::from_millis(100));
+    assert!(
+        sse.check_connection().is_ok(),
+        "a pending byte reads as present"
+    );
+    let mut byte = [0u8; 1];
+    (&server).read_exact(&mut byte).unwrap();
+    thread::sleep(Duration::from_millis(100));
+    let err = sse.check_connection().unwrap_err();
+    // Either the probe now sees the FIN, or the reset answering the first
+    // heartbeat fails the write: gone, either way.
+    assert!(
+        matches!(
+            Error::of(&err),
+            Some(Error::PeerGone | Error::WriteFailed(_))
+        ),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -118,9 +200,9 @@ fn any_socket_reports_a_departed_client_by_the_second_check() {
     // The first write may still be accepted by the kernel; the peer answers
     // it with a reset, which the next write sees. Heartbeats are seconds
     // apart; a short pause stands in for that.
-    let first = sse.check_connection();
+    let first = sse.check_connection().map(drop);
     thread::sleep(Duration::from_millis(100));
-    let second = sse.check_connection();
+    let second = sse.check_connection().map(drop);
     assert!(
         first.is_err() || second.is_err(),
         "still open after two checks"
