@@ -67,7 +67,6 @@ mod codec_brotli;
 mod codec_gzip;
 #[cfg(feature = "zstd")]
 mod codec_zstd;
-pub(crate) mod decode;
 mod negotiate;
 
 pub use negotiate::negotiate;

@@ -31,7 +31,9 @@ use std::fmt;
 
 use crate::http::syntax;
 
-pub use crate::compression::decode::ContentDecoder;
+mod content;
+
+pub use content::ContentDecoder;
 
 /// A response decoded from bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,8 +1,8 @@
-//! Decoding compressed bodies, for [`testing`](crate::testing): the
-//! decoders of the same crates the encoders come from, fed chunk by chunk
-//! the way a browser's are.
+//! Decoding compressed bodies: the decoders of the same crates the
+//! encoders come from, fed chunk by chunk the way a browser's are.
 
-use crate::testing::DecodeError;
+use super::DecodeError;
+use crate::compression::Encoding;
 
 /// Decodes a body in the coding its `Content-Encoding` names, as its
 /// pieces arrive: after each [`push`](ContentDecoder::push), everything
@@ -78,20 +78,20 @@ impl ContentDecoder {
         let codec = if token.eq_ignore_ascii_case("identity") || token.is_empty() {
             Codec::Identity
         } else {
-            match super::Encoding::from_token(token) {
+            match Encoding::from_token(token) {
                 #[cfg(feature = "brotli")]
-                Some(super::Encoding::Brotli) => Codec::Brotli(Box::new(brotli::BrotliState::new(
+                Some(Encoding::Brotli) => Codec::Brotli(Box::new(brotli::BrotliState::new(
                     StdAlloc::default(),
                     StdAlloc::default(),
                     StdAlloc::default(),
                 ))),
                 #[cfg(feature = "zstd")]
-                Some(super::Encoding::Zstd) => Codec::Zstd(
+                Some(Encoding::Zstd) => Codec::Zstd(
                     zstd::zstd_safe::DCtx::try_create()
                         .ok_or_else(|| unsupported("cannot allocate a zstd decoder"))?,
                 ),
                 #[cfg(feature = "gzip")]
-                Some(super::Encoding::Gzip) => {
+                Some(Encoding::Gzip) => {
                     Codec::Gzip(Box::new(flate2::write::GzDecoder::new(Vec::new())))
                 }
                 #[allow(unreachable_patterns)]
@@ -99,9 +99,9 @@ impl ContentDecoder {
                     return Err(unsupported(&format!(
                         "decoding it needs dstar's `{}` feature",
                         match encoding {
-                            super::Encoding::Brotli => "brotli",
-                            super::Encoding::Zstd => "zstd",
-                            super::Encoding::Gzip => "gzip",
+                            Encoding::Brotli => "brotli",
+                            Encoding::Zstd => "zstd",
+                            Encoding::Gzip => "gzip",
                         }
                     )));
                 }
