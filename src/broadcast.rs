@@ -56,8 +56,12 @@
 //! from a thread blocked in a system call. So a stalled subscriber delays
 //! the others sharing its writer by at most that long, once; afterwards it
 //! costs a thread of its own, as it would in a thread-per-subscriber design.
-//! (A thread that is merely waiting for a CPU can be handed off too; that
-//! only costs a thread.) Threads are named `dstar-hub` and get a deliberate
+//! The supervisor goes by elapsed time alone, on every platform: it does not
+//! ask the system whether the writer is blocked in the kernel or merely
+//! waiting for a CPU on a busy machine. Handing off one that was only
+//! waiting costs a thread (which serves its one subscriber from then on,
+//! and ends with its stream) and nothing else: no event is lost, reordered
+//! or delayed by it. Threads are named `dstar-hub` and get a deliberate
 //! stack size ([`Config::stack_size`]).
 //!
 //! **Publishing never blocks on a subscriber.** Each subscriber has a
@@ -492,7 +496,6 @@ impl Hub {
                     members: HashMap::new(),
                     owner: 0,
                     writing: None,
-                    tid: None,
                     stopping: false,
                 }),
                 ready: Condvar::new(),
@@ -1234,9 +1237,6 @@ struct Run {
     owner: u64,
     /// The subscriber being written to, and since when.
     writing: Option<(Arc<Sub>, Instant)>,
-    /// The owning thread's id, where the system tells (Linux), so that the
-    /// supervisor can ask whether it is blocked or only waiting for a CPU.
-    tid: Option<u32>,
     stopping: bool,
 }
 
@@ -1495,13 +1495,6 @@ fn write_shard(shared: Arc<Shared>, index: usize, generation: u64) {
     let tick = (heartbeat / 4).clamp(Duration::from_millis(1), Duration::from_secs(1));
     let mut next_scan = Instant::now() + tick;
     let mut batch = VecDeque::new();
-    let tid = current_tid();
-    {
-        let mut run = shard.lock();
-        if run.owner == generation {
-            run.tid = tid;
-        }
-    }
     loop {
         let sub = {
             let mut run = shard.lock();
@@ -1627,15 +1620,16 @@ fn supervise(shared: Arc<Shared>) {
         }
         let mut busy = false;
         for index in 0..shared.shards.len() {
-            let (started, tid) = {
+            let started = {
                 let run = shared.shards[index].lock();
-                (run.writing.as_ref().map(|(_, since)| *since), run.tid)
+                run.writing.as_ref().map(|(_, since)| *since)
             };
             if let Some(since) = started {
                 busy = true;
-                // On a busy machine a writer can wait for a CPU for longer
-                // than the limit; only one asleep in the kernel is stuck.
-                if since.elapsed() >= limit && tid.is_none_or(is_asleep) {
+                // Whether the writer is blocked in the kernel or only waiting
+                // for a CPU, its other subscribers have waited long enough;
+                // a spurious hand-off costs a thread, nothing else.
+                if since.elapsed() >= limit {
                     hand_off(&shared, index);
                 }
             }
@@ -1654,26 +1648,6 @@ fn supervise(shared: Arc<Shared>) {
         }
         shared.supervisor_idle.store(false, Ordering::SeqCst);
     }
-}
-
-/// The calling thread's id, from `/proc/thread-self` (Linux only).
-fn current_tid() -> Option<u32> {
-    let link = std::fs::read_link("/proc/thread-self").ok()?;
-    link.file_name()?.to_str()?.parse().ok()
-}
-
-/// Whether a thread of this process is asleep in the kernel (blocked in a
-/// write, say) rather than running or waiting for a CPU. If the system does
-/// not say, it is taken to be asleep.
-fn is_asleep(tid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")) else {
-        return true;
-    };
-    // "tid (name) S ...": the name may hold spaces and parentheses.
-    let state = stat
-        .rfind(')')
-        .and_then(|end| stat[end + 1..].split_whitespace().next());
-    !matches!(state, Some("R"))
 }
 
 fn hand_off(shared: &Arc<Shared>, index: usize) {
@@ -1891,10 +1865,14 @@ mod tests {
         healthy.wait("events 2 and 3", |log| {
             log.writes.concat().len() == 3 * tick(1).len()
         });
+        // The stalled one was handed off: the healthy one got events while
+        // it was stuck. On a loaded machine the healthy one may have been
+        // handed off too, after waiting 5 ms for a CPU; each hand-off leaves
+        // a thread with its subscriber, both of which are still open.
         let stats = hub.stats();
-        assert_eq!(stats.handoffs, 1, "{stats:?}");
-        // One writer, the supervisor, and the stalled one's own thread.
-        assert_eq!(stats.threads, 3, "{stats:?}");
+        assert!(stats.handoffs >= 1, "{stats:?}");
+        // One writer, the supervisor, and a thread per hand-off.
+        assert_eq!(stats.threads as u64, 2 + stats.handoffs, "{stats:?}");
 
         // Released, it gets what waited in one write, and stays served.
         stalled.update(|log| log.open = true);
