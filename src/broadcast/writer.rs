@@ -332,7 +332,7 @@ mod tests {
     use std::io::{self, Write};
     use std::sync::Mutex;
     use std::thread;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
     #[test]
     fn events_queued_while_a_write_blocks_go_out_in_one_write() {
         let hub = Hub::new(Config::new());
@@ -428,6 +428,43 @@ mod tests {
             .unwrap();
         tape.wait("two heartbeats", |log| log.writes.len() >= 2);
         assert!(tape.text().starts_with(":\n:\n"), "{}", tape.text());
+
+        // A stream that gets an event more often than every heartbeat
+        // interval, for three intervals, gets no heartbeat among them.
+        let heartbeat = Duration::from_millis(100);
+        let hub = Hub::new(Config::new().heartbeat(heartbeat));
+        let tape = Tape::new(true);
+        hub.subscribe(body_only(&tape), Subscription::new())
+            .unwrap();
+        let start = Instant::now();
+        let mut last = start;
+        let mut longest_gap = Duration::ZERO;
+        let mut n = 0;
+        while start.elapsed() < 3 * heartbeat {
+            n += 1;
+            publish_ticks(&hub, n..=n);
+            longest_gap = longest_gap.max(last.elapsed());
+            last = Instant::now();
+            thread::sleep(Duration::from_millis(2));
+        }
+        let busy = tick(n);
+        tape.wait("every event", |log| {
+            log.writes.iter().any(|w| w.ends_with(busy.as_bytes()))
+        });
+        let log = tape.lock();
+        let up_to_last = log
+            .writes
+            .iter()
+            .take_while(|w| !w.ends_with(busy.as_bytes()));
+        let heartbeats = up_to_last.filter(|w| w.starts_with(b":")).count();
+        // A heartbeat goes to a stream that had no write for an interval:
+        // only a publisher that paused that long (a starved test thread on a
+        // loaded machine) lets one in. Then the stream was not busy.
+        if longest_gap < heartbeat / 2 {
+            assert_eq!(heartbeats, 0, "{n} events, {log:?}");
+        } else {
+            eprintln!("publishing paused for {longest_gap:?}: not a busy stream");
+        }
     }
 
     #[test]
