@@ -583,8 +583,20 @@ fn entries_trimmed_before_an_instance_read_them_are_a_gap() {
     let b = Instance::start(redis.config("trim").max_len(10));
     let (mut on_a, _) = a.client(None);
     let (mut on_b, _) = b.client(None);
-    let published = publish_many(&b.bridge, "m", 300, Duration::ZERO);
-    assert_eq!(published.acked.len(), 300);
+    // B must keep up for this test, so the publisher waits for it every
+    // fifth entry: B is never more than 5 behind, and Redis keeps at least
+    // 10. (Published flat out, a B thread starved for a few ms on a loaded
+    // machine fell behind what the stream keeps, saw a trimmed gap of its
+    // own, rightly, and cut on_b's stream.) A, held, falls behind anyway.
+    let mut acked = Vec::new();
+    for k in 1..=300 {
+        let id = b.bridge.publish(Event::message(&format!("m-{k}"))).unwrap();
+        if k % 5 == 0 {
+            wait_until("B to keep up", || b.bridge.last_delivered() == id);
+        }
+        acked.push(id);
+    }
+    assert_eq!(acked.len(), 300);
     let length: usize = redis.command(redis::cmd("XLEN").arg("trim"));
     assert!(length < 300, "trimmed to {length}");
     on_b.wait_for_events(301);
