@@ -12,7 +12,11 @@
 //! Every socket has read and write timeouts, and every wait is bounded, so a
 //! failure shows up within seconds instead of a hang. Time limits asserted
 //! here are generous caps, not measurements.
-#![cfg(feature = "redis")]
+//!
+//! Unix only: the faults are made with signals (`kill -STOP`, `-CONT`,
+//! `-KILL`, a `SIGUSR1` handler), and interrupting one thread of another
+//! process (`tgkill`, the thread found in /proc) is Linux only.
+#![cfg(all(unix, feature = "redis"))]
 
 mod broadcast_support;
 
@@ -812,7 +816,9 @@ impl Drop for ChildInstance {
     }
 }
 
-/// Sends SIGUSR1 to the instance process's bridge thread, found by name.
+/// Sends SIGUSR1 to the instance process's bridge thread, found by name
+/// in /proc.
+#[cfg(target_os = "linux")]
 fn interrupt_bridge_thread(child: &Child) {
     let pid = child.id();
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the process's threads");
@@ -832,6 +838,7 @@ fn interrupt_bridge_thread(child: &Child) {
 }
 
 #[test]
+#[cfg(target_os = "linux")]
 fn an_interrupted_read_is_retried_not_taken_for_a_lost_link() {
     let Some(redis) = RedisServer::start(false) else {
         return;
