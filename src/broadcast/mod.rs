@@ -645,13 +645,13 @@ impl Hub {
 
 /// Prefixes an error's message with what the hub was doing, keeping its
 /// kind.
-pub(super) fn context(err: io::Error, what: &str) -> io::Error {
+fn context(err: io::Error, what: &str) -> io::Error {
     io::Error::new(err.kind(), format!("{what}: {err}"))
 }
 
 /// Takes out the threads that have finished, to be joined, and keeps the
 /// others.
-pub(super) fn reap(threads: &mut Vec<JoinHandle<()>>) -> Vec<JoinHandle<()>> {
+fn reap(threads: &mut Vec<JoinHandle<()>>) -> Vec<JoinHandle<()>> {
     let (finished, running) = std::mem::take(threads)
         .into_iter()
         .partition(JoinHandle::is_finished);
@@ -659,7 +659,7 @@ pub(super) fn reap(threads: &mut Vec<JoinHandle<()>>) -> Vec<JoinHandle<()>> {
     finished
 }
 
-pub(super) fn join_all(handles: Vec<JoinHandle<()>>) {
+fn join_all(handles: Vec<JoinHandle<()>>) {
     for handle in handles {
         // Writers catch panics from connections themselves; there is
         // nothing to report here that the panic hook has not printed.
