@@ -61,8 +61,12 @@
 //! waiting for a CPU on a busy machine. Handing off one that was only
 //! waiting costs a thread (which serves its one subscriber from then on,
 //! and ends with its stream) and nothing else: no event is lost, reordered
-//! or delayed by it. Threads are named `dstar-hub` and get a deliberate
-//! stack size ([`Config::stack_size`]).
+//! or delayed by it. (Measured with `benches/hub_load.rs`, 1000 subscribers
+//! at 100 events/s on two cores at a load average of 6: 1 to 6 such
+//! hand-offs in a 3 s run, 5 in a 10 s run, and the same CPU per delivery,
+//! 7.05 µs against 7.15 µs, as when Linux was asked which writers were
+//! asleep in the kernel, which avoided them.) Threads are named `dstar-hub`
+//! and get a deliberate stack size ([`Config::stack_size`]).
 //!
 //! **Publishing never blocks on a subscriber.** Each subscriber has a
 //! bounded queue ([`Config::queue_capacity`]); publishing pushes an `Arc`
