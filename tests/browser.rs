@@ -54,9 +54,10 @@ const SOCKET_TIMEOUT: Duration = Duration::from_secs(10);
 /// How many times the page posts an action and then reuses its connection.
 const ACTION_ROUNDS: u32 = 3;
 /// The reconnection delay the replay stream asks for. EventSource waits 3 s
-/// in Chromium by default, so a reconnect well under that shows the `retry`
-/// field was read.
-const REPLAY_RETRY: Duration = Duration::from_millis(400);
+/// in Chromium by default, so a reconnect later than that shows the `retry`
+/// field was read: a lower bound, which a loaded machine cannot break (only
+/// delay), where an upper bound under 3 s could.
+const REPLAY_RETRY: Duration = Duration::from_secs(4);
 /// Heartbeat interval of the replay hub: short, so that heartbeats are sent
 /// while the page listens.
 const HEARTBEAT: Duration = Duration::from_millis(100);
@@ -120,11 +121,12 @@ fn eventsource_reconnects_with_last_event_id_and_gets_the_missed_events() {
     assert_eq!(starts[1].last_event_id.as_deref(), Some("r2"));
     assert_eq!(starts[1].replay, Replay::Replayed(3));
 
-    // The browser waited what `retry:` asked, not its own default of 3 s.
+    // The browser waited what `retry:` asked, not its own default of 3 s
+    // (the upper bound is only a generous cap).
     let dropped = run.server.dropped_at.expect("the stream was dropped");
     let waited = starts[1].at.duration_since(dropped);
     assert!(
-        waited >= REPLAY_RETRY.mul_f32(0.85) && waited < Duration::from_millis(2500),
+        waited >= REPLAY_RETRY.mul_f32(0.85) && waited < REPLAY_RETRY * 4,
         "reconnected {waited:?} after the drop, asked for {REPLAY_RETRY:?}"
     );
 }
