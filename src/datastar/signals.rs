@@ -75,21 +75,15 @@ impl Encode for PatchSignals<'_> {
 }
 
 fn check_json_object(signals: &str) -> io::Result<()> {
-    if let Err(err) = json::validate(signals) {
-        return Err(invalid_input(
+    match json::validate_object(signals) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(invalid_input("signals", signals, "are not a JSON object")),
+        Err(err) => Err(invalid_input(
             "signals",
             signals,
             &format!("are not valid JSON: {err}"),
-        ));
+        )),
     }
-    // Well-formed, so the first non-blank byte starts the value.
-    let first = signals
-        .bytes()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(b'{') {
-        return Err(invalid_input("signals", signals, "are not a JSON object"));
-    }
-    Ok(())
 }
 
 /// A `datastar-patch-signals` event that removes signals, given by their dot paths.
