@@ -52,6 +52,8 @@ pub(crate) fn validate_object(text: &str) -> Result<bool, JsonError> {
     check(text.as_bytes()).map(|first| first == b'{')
 }
 
+#[cold]
+#[inline(never)]
 fn error(offset: usize, reason: &'static str) -> JsonError {
     JsonError { offset, reason }
 }
@@ -66,16 +68,18 @@ fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
 }
 
 /// The validator proper: one loop over the bytes with the position, depth and container
-/// kinds in locals, so that the hot path is a few compares per token. Returns the first
-/// byte of the value, which says its kind.
+/// kind in locals, everything but the error paths inlined, so that the hot path is a few
+/// compares per token. Returns the first byte of the value, which says its kind.
 ///
-/// Nesting is a 128-bit mask (bit `d` set: the container at depth `d + 1` is an object), so
-/// neither recursion nor a heap stack is needed whatever the input.
+/// Nesting is a 128-bit mask in two words (bit `d` set: the container at depth `d + 1` is an object), so
+/// neither recursion nor a heap stack is needed whatever the input; the kind of the
+/// innermost container is kept apart, and read back from the mask only when one closes.
 fn check(b: &[u8]) -> Result<u8, JsonError> {
     let mut i = skip_whitespace(b, 0);
     let first = b.get(i).copied().unwrap_or(0);
     let mut depth = 0usize;
-    let mut objects = 0u128;
+    let mut objects = [0u64; 2];
+    let mut in_object = false;
     loop {
         // A value is expected at `i` (whitespace before it is skipped).
         i = skip_whitespace(b, i);
@@ -88,20 +92,21 @@ fn check(b: &[u8]) -> Result<u8, JsonError> {
                 if depth == MAX_DEPTH {
                     return Err(error(i, "nesting deeper than 127 levels"));
                 }
-                let object = c == b'{';
-                let bit = 1u128 << depth;
-                objects = if object {
-                    objects | bit
+                in_object = c == b'{';
+                let (word, bit) = (depth >> 6, 1u64 << (depth & 63));
+                if in_object {
+                    objects[word] |= bit;
                 } else {
-                    objects & !bit
-                };
+                    objects[word] &= !bit;
+                }
                 depth += 1;
                 i = skip_whitespace(b, i + 1);
-                let close = if object { b'}' } else { b']' };
+                let close = if in_object { b'}' } else { b']' };
                 if b.get(i) == Some(&close) {
                     i += 1;
                     depth -= 1;
-                } else if object {
+                    in_object = depth > 0 && is_object(&objects, depth - 1);
+                } else if in_object {
                     i = member_name(b, i)?;
                     continue;
                 } else {
@@ -124,7 +129,6 @@ fn check(b: &[u8]) -> Result<u8, JsonError> {
                     false => Err(error(i, "unexpected text after the JSON value")),
                 };
             }
-            let in_object = objects >> (depth - 1) & 1 == 1;
             match (b.get(i), in_object) {
                 (Some(b','), true) => {
                     i = member_name(b, skip_whitespace(b, i + 1))?;
@@ -137,6 +141,7 @@ fn check(b: &[u8]) -> Result<u8, JsonError> {
                 (Some(b'}'), true) | (Some(b']'), false) => {
                     i += 1;
                     depth -= 1;
+                    in_object = depth > 0 && is_object(&objects, depth - 1);
                 }
                 (None, _) => return Err(error(i, "unexpected end of input inside a container")),
                 (_, true) => return Err(error(i, "expected ',' or '}' after an object member")),
@@ -144,6 +149,12 @@ fn check(b: &[u8]) -> Result<u8, JsonError> {
             }
         }
     }
+}
+
+/// Whether the container at depth `at + 1` is an object.
+#[inline(always)]
+fn is_object(objects: &[u64; 2], at: usize) -> bool {
+    objects[(at >> 6) & 1] >> (at & 63) & 1 == 1
 }
 
 /// Reads `"name" :` at the start of an object member; returns the position after the colon.
@@ -164,8 +175,9 @@ fn member_name(b: &[u8], i: usize) -> Result<usize, JsonError> {
     Ok(i + 1)
 }
 
+#[inline(always)]
 fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, JsonError> {
-    match b[i..].starts_with(word) {
+    match b.get(i..i + word.len()) == Some(word) {
         true => Ok(i + word.len()),
         false => Err(error(i, "expected a JSON value")),
     }
@@ -207,24 +219,13 @@ fn plain_run_end(b: &[u8], mut i: usize) -> usize {
 
 /// Reads the rest of a string whose opening quote is just before `i`; returns the position
 /// after the closing quote.
+#[inline(always)]
 fn string(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
     loop {
         i = plain_run_end(b, i);
         match b.get(i) {
             Some(b'"') => return Ok(i + 1),
-            Some(b'\\') => match b.get(i + 1) {
-                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => i += 2,
-                Some(b'u') => {
-                    i += 2;
-                    for _ in 0..4 {
-                        match b.get(i) {
-                            Some(c) if c.is_ascii_hexdigit() => i += 1,
-                            _ => return Err(error(i, "expected four hex digits after \\u")),
-                        }
-                    }
-                }
-                _ => return Err(error(i + 1, "invalid escape sequence in string")),
-            },
+            Some(b'\\') => i = escape(b, i)?,
             None => return Err(error(i, "unterminated string")),
             // The scan stopped here, so this is a control character. (The input is a
             // `&str`, so multi-byte characters are valid UTF-8.)
@@ -233,6 +234,25 @@ fn string(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
     }
 }
 
+/// Reads the escape whose backslash is at `i`; returns the position after it.
+fn escape(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
+    match b.get(i + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),
+        Some(b'u') => {
+            i += 2;
+            for _ in 0..4 {
+                match b.get(i) {
+                    Some(c) if c.is_ascii_hexdigit() => i += 1,
+                    _ => return Err(error(i, "expected four hex digits after \\u")),
+                }
+            }
+            Ok(i)
+        }
+        _ => Err(error(i + 1, "invalid escape sequence in string")),
+    }
+}
+
+#[inline(always)]
 fn digits(b: &[u8], mut i: usize) -> usize {
     while let Some(b'0'..=b'9') = b.get(i) {
         i += 1;
@@ -240,6 +260,7 @@ fn digits(b: &[u8], mut i: usize) -> usize {
     i
 }
 
+#[inline(always)]
 fn number(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
     if b.get(i) == Some(&b'-') {
         i += 1;
