@@ -27,6 +27,11 @@
 //! The page loads the Datastar client from its CDN, so the browser needs to
 //! reach cdn.jsdelivr.net, unless `DATASTAR_CLIENT_URL` names another copy
 //! (see [`client_url`]); the server itself needs nothing but std.
+//!
+//! With `--features compression` (or any of `brotli`, `zstd`, `gzip`) the
+//! live stream is compressed in whatever coding the browser accepts; the
+//! browser's network panel shows each panel update costing a few dozen
+//! bytes. Without them it is sent as it is.
 
 use std::collections::VecDeque;
 use std::fmt::Write as _;
@@ -39,6 +44,7 @@ use std::thread;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dstar::broadcast::{Config, Hub, Subscription};
+use dstar::compression::Compression;
 use dstar::datastar::{
     ConsoleLog, ElementPatchMode, ExecuteScript, PatchElements, PatchSignals, RemoveSignals,
     client_url,
@@ -275,7 +281,10 @@ fn subscribe(
     signals: &Signals,
     app: &App,
 ) -> io::Result<()> {
-    let sse = SseResponse::for_request(request).start_socket(stream.try_clone()?)?;
+    // Compressed if this build has a coding the browser accepts.
+    let sse = SseResponse::for_request(request)
+        .compression(Compression::new())
+        .start_socket(stream.try_clone()?)?;
     let mut live = app.live();
     let panel = panel_html(&live);
     let mut subscription = Subscription::new()

@@ -11,6 +11,9 @@
 //! kept alive for further requests; each gets its own thread, TCP_NODELAY and read/write
 //! timeouts.
 //!
+//! With `--features compression` a request with `Accept-Encoding` gets its stream compressed;
+//! one without gets exactly the bytes of a build without compression.
+//!
 //! ```text
 //! cargo run --example sdk_test_server        # listens on 127.0.0.1:7331
 //! ```
@@ -21,6 +24,7 @@ use std::net::{TcpListener, TcpStream};
 use std::thread;
 use std::time::Duration;
 
+use dstar::compression::Compression;
 use dstar::datastar::{ExecuteScript, PatchElements, PatchSignals, RemoveSignals};
 use dstar::request::{Request, RequestReader};
 use dstar::{FormattedEvent, SseResponse, response};
@@ -86,7 +90,9 @@ pub fn handle(stream: TcpStream) -> io::Result<()> {
         } else {
             match events(&request) {
                 Ok(events) => {
-                    let mut sse = SseResponse::for_request(&request).start(&mut *stream)?;
+                    let mut sse = SseResponse::for_request(&request)
+                        .compression(Compression::new())
+                        .start(&mut *stream)?;
                     for event in &events {
                         sse.send_formatted(event)?;
                     }

@@ -128,6 +128,13 @@
 //! `chat` example does this). Subscribing writes nothing itself, so holding
 //! a lock around it does not wait on the network.
 //!
+//! **Compression.** A subscriber's connection may be
+//! [compressed](crate::compression): the event is still formatted once, and
+//! each subscriber's own compressor (its own window) codes it, so CPU per
+//! delivery and memory per subscriber grow with the codec (the README has
+//! figures). [`Stats::compressed`] counts such subscribers, for an
+//! application that caps them.
+//!
 //! **Shutdown.** Stopping a server is usually a restart (a deploy), and its
 //! clients should come back to the next process by themselves.
 //! [`Hub::stop`] (also run when the hub is dropped) therefore *cuts* every
@@ -430,6 +437,12 @@ pub struct Stats {
     pub handoffs: u64,
     /// Subscribers cut off by [`Hub::reset`].
     pub reset: u64,
+    /// Subscribers now in the hub whose stream is
+    /// [compressed](crate::compression): each holds a compressor of its own
+    /// (a few hundred KiB). Read it before starting a stream to cap them:
+    /// past your limit, start new streams with
+    /// [`Compression::off`](crate::compression::Compression::off).
+    pub compressed: usize,
 }
 
 /// A broadcast hub: many SSE streams, written by a few shared threads.
@@ -568,6 +581,7 @@ impl Hub {
         let shard = state.next_shard;
         state.next_shard = (shard + 1) % shared.shards.len();
         let has_initial = !initial.is_empty();
+        let compressed = conn.content_encoding().is_some();
         let new = Arc::new(Sub {
             id,
             shard,
@@ -585,6 +599,7 @@ impl Hub {
             ready: Condvar::new(),
             stream: Mutex::new(Some(Box::new(conn))),
             last_write: AtomicU64::new(shared.now()),
+            compressed,
         });
 
         if let Some(key) = &new.key
@@ -762,7 +777,11 @@ impl Hub {
 
     /// The hub's counters, as of now.
     pub fn stats(&self) -> Stats {
-        let subscribers = self.shared.lock_state().subscribers.len();
+        let (subscribers, compressed) = {
+            let state = self.shared.lock_state();
+            let compressed = state.subscribers.values().filter(|s| s.compressed).count();
+            (state.subscribers.len(), compressed)
+        };
         let c = &self.shared.counters;
         Stats {
             subscribers,
@@ -775,6 +794,7 @@ impl Hub {
             taken_over: c.taken_over.load(Ordering::Relaxed),
             handoffs: c.handoffs.load(Ordering::Relaxed),
             reset: c.reset.load(Ordering::Relaxed),
+            compressed,
         }
     }
 
@@ -1248,6 +1268,8 @@ struct Sub {
     stream: Mutex<Option<Box<dyn Stream>>>,
     /// When it was last written to, in `Shared::now` time.
     last_write: AtomicU64,
+    /// Whether its stream is compressed, for `Stats::compressed`.
+    compressed: bool,
 }
 
 struct Queue {

@@ -36,9 +36,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
+use crate::compression::{self, Compression, Compressor, Encoding};
 use crate::event::{self, Encode, FormattedEvent};
 use crate::request::{Request, Version};
 use crate::{chunked, syntax};
+
+use compression::Failure as Fail;
 
 /// Once this much is queued, [`SseConnection::queue_event`] writes it out.
 const MAX_QUEUED: usize = 8 * 1024;
@@ -194,6 +197,8 @@ pub struct SseResponse {
     keep_alive: bool,
     /// The answered request's mark that its connection ends with its response.
     closing: Option<Arc<AtomicBool>>,
+    compression: Compression,
+    accept_encoding: Option<String>,
 }
 
 impl Default for SseResponse {
@@ -216,6 +221,8 @@ impl SseResponse {
             date: true,
             keep_alive: true,
             closing: None,
+            compression: Compression::off(),
+            accept_encoding: None,
         }
     }
 
@@ -247,8 +254,12 @@ impl SseResponse {
     /// assert!(new.keep_alive()); // finished, the connection carries the next request
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// It also keeps the request's `Accept-Encoding`, for
+    /// [`compression`](SseResponse::compression) to negotiate with.
     pub fn for_request(request: &Request) -> Self {
         let mut response = SseResponse::new();
+        response.accept_encoding = compression::accept_encoding_of(request);
         if request.version() == Version::Http10 {
             response = response.close_delimited();
         }
@@ -296,6 +307,27 @@ impl SseResponse {
         self
     }
 
+    /// Compresses the stream with a coding negotiated from the request's
+    /// `Accept-Encoding` (see the [`compression`]
+    /// module); the default is [`Compression::off`].
+    ///
+    /// The response then says `Vary: Accept-Encoding` and, if a coding was
+    /// chosen, `Content-Encoding`. A client that accepts none of the codings
+    /// gets the stream uncompressed, byte for byte as without this call. A
+    /// `Content-Encoding` header of your own turns compression off.
+    pub fn compression(mut self, settings: Compression) -> Self {
+        self.compression = settings;
+        self
+    }
+
+    /// Sets the `Accept-Encoding` to negotiate with, for a request that was
+    /// not read with this crate ([`for_request`](SseResponse::for_request)
+    /// sets it from a [`Request`]).
+    pub fn accept_encoding(mut self, value: &str) -> Self {
+        self.accept_encoding = Some(value.to_string());
+        self
+    }
+
     /// Writes the head to `writer`, flushes it, and returns the connection.
     ///
     /// On any error (an invalid status or header, a failed write) the
@@ -317,7 +349,11 @@ impl SseResponse {
         probe: Option<fn(&W) -> io::Result<bool>>,
     ) -> io::Result<SseConnection<W>> {
         let mut conn = SseConnection::new(writer, self.chunked, probe);
-        self.write_head(&mut conn.queue)?;
+        let negotiated = self.negotiate();
+        if let Some(encoding) = negotiated.flatten() {
+            conn.compressor = Some(Box::new(Compressor::new(encoding, &self.compression)?));
+        }
+        self.write_head(&mut conn.queue, negotiated)?;
         if let Some(closing) = &self.closing
             && self.closes_connection()
         {
@@ -333,7 +369,22 @@ impl SseResponse {
         !self.chunked || !self.keep_alive
     }
 
-    fn write_head(&self, buf: &mut Vec<u8>) -> io::Result<()> {
+    /// `None` when the coding does not depend on the request; otherwise the
+    /// coding chosen (`Some(None)`: identity).
+    fn negotiate(&self) -> Option<Option<Encoding>> {
+        let own = self
+            .headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("content-encoding"));
+        (self.compression.is_enabled() && !own)
+            .then(|| self.compression.negotiate(self.accept_encoding.as_deref()))
+    }
+
+    fn write_head(
+        &self,
+        buf: &mut Vec<u8>,
+        negotiated: Option<Option<Encoding>>,
+    ) -> io::Result<()> {
         let reason = reason_phrase(self.status)?;
         for (name, value) in &self.headers {
             check_header(name, value)?;
@@ -359,6 +410,14 @@ impl SseResponse {
         }
         if self.closes_connection() {
             buf.extend_from_slice(b"Connection: close\r\n");
+        }
+        if let Some(encoding) = negotiated {
+            if let Some(encoding) = encoding {
+                buf.extend_from_slice(b"Content-Encoding: ");
+                buf.extend_from_slice(encoding.token().as_bytes());
+                buf.extend_from_slice(b"\r\n");
+            }
+            buf.extend_from_slice(b"Vary: Accept-Encoding\r\n");
         }
         if self.date && !user_sets("date") {
             buf.extend_from_slice(b"Date: ");
@@ -457,6 +516,8 @@ pub struct SseConnection<W: Write> {
     probe: Option<fn(&W) -> io::Result<bool>>,
     /// Width of the last chunk's size: the guess for the next one.
     chunk_width: usize,
+    /// The stream's compressor, if the response negotiated a coding.
+    compressor: Option<Box<Compressor>>,
 }
 
 /// Shows the state, and the writer's type rather than its value, so that any
@@ -469,6 +530,7 @@ impl<W: Write> fmt::Debug for SseConnection<W> {
             .field("queued", &self.queue.len())
             .field("closed", &self.closed)
             .field("probed", &self.probe.is_some())
+            .field("content_encoding", &self.content_encoding())
             .finish()
     }
 }
@@ -482,6 +544,7 @@ impl<W: Write> SseConnection<W> {
             closed: None,
             probe,
             chunk_width: 2,
+            compressor: None,
         }
     }
 
@@ -511,6 +574,27 @@ impl<W: Write> SseConnection<W> {
     /// frames the body itself. Nothing is written until the first event.
     pub fn body_only(writer: W) -> Self {
         SseConnection::new(writer, false, None)
+    }
+
+    /// Like [`body_only`](SseConnection::body_only), with the stream
+    /// compressed in `encoding`, for a host that writes the head: it must
+    /// say `Content-Encoding` (see [`Encoding::token`]) and
+    /// `Vary: Accept-Encoding`. Fails with
+    /// [`Unsupported`](io::ErrorKind::Unsupported) if this build lacks the
+    /// coding.
+    pub fn body_only_compressed(
+        writer: W,
+        encoding: Encoding,
+        settings: &Compression,
+    ) -> io::Result<Self> {
+        let mut conn = SseConnection::new(writer, false, None);
+        conn.compressor = Some(Box::new(Compressor::new(encoding, settings)?));
+        Ok(conn)
+    }
+
+    /// The coding the stream is compressed with, or `None` for none.
+    pub fn content_encoding(&self) -> Option<Encoding> {
+        self.compressor.as_ref().map(|c| c.encoding())
     }
 
     /// Sends one event: formats it as one chunk, writes it with a single
@@ -543,6 +627,17 @@ impl<W: Write> SseConnection<W> {
         events: impl IntoIterator<Item = E>,
     ) -> io::Result<&mut Self> {
         self.check_open()?;
+        if self.compressor.is_some() {
+            // One compressed chunk for the burst: a refused event must not
+            // reach the compressor, whose window cannot be taken back.
+            self.frame(|buf| {
+                events
+                    .into_iter()
+                    .try_for_each(|event| event::write_event(buf, &event))
+            })?;
+            self.flush()?;
+            return Ok(self);
+        }
         let mark = self.queue.len();
         for event in events {
             if let Err(err) = self.frame(|buf| event::write_event(buf, &event)) {
@@ -643,6 +738,9 @@ impl<W: Write> SseConnection<W> {
     /// request is the request's to say ([`Request::keep_alive`], which a
     /// response made with [`SseResponse::for_request`] keeps up to date),
     /// and a [`RequestReader`](crate::RequestReader) follows it by itself.
+    ///
+    /// A compressed stream is ended first (brotli's and zstd's last block,
+    /// gzip's trailer), in the same write.
     pub fn finish(mut self) -> io::Result<W> {
         self.end_body()?;
         Ok(self.writer)
@@ -652,6 +750,9 @@ impl<W: Write> SseConnection<W> {
     /// the writer to shut its socket down afterwards.
     pub(crate) fn end_body(&mut self) -> io::Result<()> {
         self.check_open()?;
+        if let Some(mut compressor) = self.compressor.take() {
+            self.frame_compressed(&mut compressor, |c, out| c.finish(out).map_err(Fail::Codec))?;
+        }
         if self.chunked {
             self.queue.extend_from_slice(chunked::LAST_CHUNK);
         }
@@ -704,8 +805,16 @@ impl<W: Write> SseConnection<W> {
     }
 
     /// Appends what `write` produces as one chunk (or as it is, without
-    /// chunked framing). On error the queue is left as it was.
+    /// chunked framing), compressed and flushed if the stream is. On error
+    /// the queue is left as it was.
     fn frame(&mut self, write: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> io::Result<()> {
+        if let Some(mut compressor) = self.compressor.take() {
+            let framed = self.frame_compressed(&mut compressor, |c, out| c.compress(write, out));
+            if !self.is_closed() {
+                self.compressor = Some(compressor);
+            }
+            return framed;
+        }
         if !self.chunked {
             return write(&mut self.queue);
         }
@@ -716,6 +825,32 @@ impl<W: Write> SseConnection<W> {
             return Err(err);
         }
         self.chunk_width = chunked::end(&mut self.queue, chunk);
+        Ok(())
+    }
+
+    /// [`frame`](SseConnection::frame) for a compressed stream: `compress`
+    /// appends the compressed bytes. A codec failure closes the connection,
+    /// since the stream cannot go on.
+    fn frame_compressed(
+        &mut self,
+        compressor: &mut Compressor,
+        compress: impl FnOnce(&mut Compressor, &mut Vec<u8>) -> Result<(), Fail>,
+    ) -> io::Result<()> {
+        let mark = self.queue.len();
+        let chunk = self
+            .chunked
+            .then(|| chunked::begin(&mut self.queue, self.chunk_width));
+        match compress(compressor, &mut self.queue) {
+            Ok(()) => {}
+            Err(Fail::Refused(err)) => {
+                self.queue.truncate(mark);
+                return Err(err);
+            }
+            Err(Fail::Codec(err)) => return Err(self.close(err)),
+        }
+        if let Some(chunk) = chunk {
+            self.chunk_width = chunked::end(&mut self.queue, chunk);
+        }
         Ok(())
     }
 

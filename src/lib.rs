@@ -13,6 +13,7 @@
 //! | events are formatted into a buffer, split so no text can inject a field | [`event`], [`datastar`] |
 //! | each event is framed as one HTTP chunk and written in one `write_all` | [`connection`] |
 //! | one event reaches many streams, formatted once | [`broadcast`] |
+//! | a stream is compressed, one window for its life, flushed per event | [`compression`] |
 //! | what was written is decoded again, as a browser would, in tests | [`testing`] |
 //!
 //! # A stream
@@ -107,6 +108,9 @@
 //! - `serde`: `Request::signals_as` deserialises signals into your type.
 //! - `redis`: `redis_bridge` carries a hub's events to other server
 //!   instances through a Redis stream, and resumes tabs on any of them.
+//! - `brotli`, `zstd`, `gzip` (`compression` for all three): streams
+//!   compressed in a coding negotiated from `Accept-Encoding`, flushed per
+//!   event; see [`compression`].
 //!
 //! [`check_connection`]: SseConnection::check_connection
 #![forbid(unsafe_code)]
@@ -115,6 +119,7 @@
 // --- modules (each owner adds its own line) ---
 pub mod broadcast;
 mod chunked;
+pub mod compression;
 pub mod connection;
 pub mod datastar;
 mod date;

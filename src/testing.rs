@@ -31,6 +31,8 @@ use std::fmt;
 
 use crate::syntax;
 
+pub use crate::compression::decode::ContentDecoder;
+
 /// A response decoded from bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
@@ -42,13 +44,15 @@ pub struct Response {
     pub headers: Vec<(String, String)>,
     /// Whether the body was chunked.
     pub chunked: bool,
-    /// The payload of each chunk, in order (empty when not chunked).
+    /// The payload of each chunk, in order (empty when not chunked), as
+    /// sent: still compressed if the response has a `Content-Encoding`.
     pub chunks: Vec<Vec<u8>>,
     /// Whether the body was complete: the last chunk was seen (chunked), or
     /// `Content-Length` bytes were present. Always `false` for a
     /// close-delimited body, whose end is the end of the connection.
     pub finished: bool,
-    /// The body, with chunked framing removed.
+    /// The body, with chunked framing removed and decoded from its
+    /// `Content-Encoding` (see [`ContentDecoder`]).
     pub body: Vec<u8>,
     /// Bytes after the end of the body (the next response on a keep-alive
     /// connection), or the start of an incomplete chunk.
@@ -132,7 +136,9 @@ fn error(offset: usize, message: impl Into<String>) -> DecodeError {
 ///
 /// The head must end its lines with CRLF. A chunked body is decoded with
 /// [`decode_chunked`]; a body with `Content-Length` is taken at that length;
-/// any other body runs to the end of the input.
+/// any other body runs to the end of the input. A body with a
+/// `Content-Encoding` is then decoded (see [`ContentDecoder`]); if the
+/// chunked body is finished, its compressed stream must be too.
 pub fn decode_response(bytes: &[u8]) -> Result<Response, DecodeError> {
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Response::new(&mut headers);
@@ -189,6 +195,18 @@ pub fn decode_response(bytes: &[u8]) -> Result<Response, DecodeError> {
         response.rest = body[taken..].to_vec();
     } else {
         response.body = body.to_vec();
+    }
+    let encoding = response.header("content-encoding");
+    if encoding.is_some_and(|e| !e.eq_ignore_ascii_case("identity")) {
+        let mut decoder =
+            ContentDecoder::new(encoding).map_err(|e| error(head_len + e.offset, e.message))?;
+        decoder
+            .push(&response.body)
+            .map_err(|e| error(head_len, e.message))?;
+        if response.finished {
+            decoder.finish().map_err(|e| error(head_len, e.message))?;
+        }
+        response.body = decoder.decoded().to_vec();
     }
     response.stream = parse_event_stream(&response.body);
     Ok(response)
