@@ -62,6 +62,22 @@ pub(crate) fn end(buf: &mut Vec<u8>, chunk: Chunk) -> usize {
 /// 16 hex digits hold any `usize` on a 64-bit target.
 const MAX_WIDTH: usize = 16;
 
+/// The longest size line: [`MAX_WIDTH`] digits and CRLF.
+pub(crate) const MAX_SIZE_LINE: usize = MAX_WIDTH + 2;
+
+/// The size line of a chunk of `len` bytes (`len > 0`), made at the end of
+/// `out`: for a payload whose length is known before it is written, so no
+/// room has to be guessed and patched.
+#[inline]
+pub(crate) fn size_line(out: &mut [u8; MAX_SIZE_LINE], len: usize) -> &[u8] {
+    let width = hex_width(len);
+    let start = MAX_WIDTH - width;
+    write_hex(&mut out[start..MAX_WIDTH], len);
+    out[MAX_WIDTH] = b'\r';
+    out[MAX_WIDTH + 1] = b'\n';
+    &out[start..]
+}
+
 fn hex_width(n: usize) -> usize {
     let bits = usize::BITS - n.leading_zeros();
     (bits as usize).div_ceil(4).max(1)
@@ -109,6 +125,26 @@ mod tests {
     fn an_empty_chunk_is_never_written() {
         let (buf, _) = framed(b"", 2);
         assert_eq!(buf, b"head");
+    }
+
+    #[test]
+    fn size_lines_are_exact() {
+        for len in [
+            1usize,
+            9,
+            15,
+            16,
+            17,
+            255,
+            256,
+            4095,
+            4096,
+            70_000,
+            usize::MAX,
+        ] {
+            let mut out = [0; MAX_SIZE_LINE];
+            assert_eq!(size_line(&mut out, len), format!("{len:x}\r\n").as_bytes());
+        }
     }
 
     #[test]

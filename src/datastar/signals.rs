@@ -4,7 +4,7 @@ use std::io;
 
 use super::PATCH_SIGNALS;
 use super::escape::push_js_string;
-use crate::event::{DataWriter, Encode, EventMeta, Lines, invalid_input};
+use crate::event::{DataWriter, Encode, EventMeta, Head, Lines, OneLine, invalid_input, sealed};
 use crate::json;
 
 /// A `datastar-patch-signals` event: JSON merged into the page's signals
@@ -57,20 +57,39 @@ impl<'a> PatchSignals<'a> {
         self
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
+
+/// The head of a signal patch without options.
+static SIGNALS_HEAD: Head = Head::new("event: datastar-patch-signals\n", "data: signals ");
 
 impl Encode for PatchSignals<'_> {
     fn meta(&self) -> EventMeta<'_> {
         self.meta
     }
 
+    /// Compact JSON without options, checked here and written without
+    /// scanning a constant (see [`Encode::one_line`]).
+    fn one_line(&self, _: sealed::Token) -> io::Result<Option<OneLine<'_>>> {
+        if self.only_if_missing {
+            return Ok(None);
+        }
+        check_json_object(self.signals)?;
+        Ok(Some(OneLine {
+            head: &SIGNALS_HEAD,
+            id: self.meta.id,
+            retry: self.meta.retry,
+            value: self.signals,
+        }))
+    }
+
     fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
         check_json_object(self.signals)?;
         if self.only_if_missing {
-            data.line("onlyIfMissing ", "true")?;
+            data.checked_line("onlyIfMissing ", "true");
         }
-        data.prefixed("signals ", self.signals)
+        data.constant_prefixed("signals ", self.signals);
+        Ok(())
     }
 }
 
@@ -136,7 +155,7 @@ impl<'a> RemoveSignals<'a> {
         }
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
 
 impl Encode for RemoveSignals<'_> {
@@ -148,7 +167,7 @@ impl Encode for RemoveSignals<'_> {
         for path in self.paths {
             check_path(path)?;
         }
-        write_object(&mut data.lines("signals ")?, self.paths, "");
+        write_object(&mut data.constant_lines("signals "), self.paths, "");
         Ok(())
     }
 }
@@ -230,6 +249,35 @@ mod tests {
             .unwrap();
         assert!(!line.contains('\n'));
         line.to_string()
+    }
+
+    #[test]
+    fn the_constant_head_is_the_event_type_and_prefix() {
+        let event_line = format!("event: {PATCH_SIGNALS}\n");
+        assert_eq!(SIGNALS_HEAD.event_line, event_line.as_bytes());
+        assert_eq!(SIGNALS_HEAD.data_start, b"data: signals ");
+    }
+
+    #[test]
+    fn one_line_and_general_paths_write_the_same_bytes() {
+        for event in [
+            PatchSignals::new(r#"{"a":1}"#),
+            PatchSignals::new(r#"{"a":1}"#)
+                .id("3")
+                .retry(Duration::from_secs(4)),
+            PatchSignals::new("{\n\"a\": 1\n}"),
+            PatchSignals::new("{}").only_if_missing(true),
+        ] {
+            let mut framed = Vec::new();
+            crate::write_framed(&mut framed, &event).unwrap();
+            let text = format_event(&event).unwrap();
+            let size = format!("{:x}\r\n", text.len());
+            assert_eq!(framed, [size.as_bytes(), text.as_bytes(), b"\r\n"].concat());
+        }
+        let mut framed = b"kept".to_vec();
+        assert!(crate::write_framed(&mut framed, &PatchSignals::new("[1]")).is_err());
+        assert!(crate::write_framed(&mut framed, &PatchSignals::new("{\"a\":}")).is_err());
+        assert_eq!(framed, b"kept");
     }
 
     #[test]

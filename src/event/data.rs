@@ -64,6 +64,41 @@ impl DataWriter<'_> {
         })
     }
 
+    /// [`line`](DataWriter::line) for the crate's own constant prefixes and
+    /// values already checked (or constant): nothing is scanned again. Debug
+    /// builds check anyway, and the tests of every caller run in them.
+    #[inline]
+    pub(crate) fn checked_line(&mut self, prefix: &str, value: &str) {
+        debug_assert!(find_line_break(prefix.as_bytes()).is_none());
+        debug_assert!(find_line_break(value.as_bytes()).is_none());
+        let buf = &mut *self.buf;
+        buf.reserve(DATA.len() + prefix.len() + value.len() + 1);
+        buf.extend_from_slice(DATA);
+        buf.extend_from_slice(prefix.as_bytes());
+        buf.extend_from_slice(value.as_bytes());
+        buf.push(b'\n');
+    }
+
+    /// [`prefixed`](DataWriter::prefixed) for one of the crate's constant
+    /// prefixes, which is not scanned again (debug builds check it).
+    #[inline]
+    pub(crate) fn constant_prefixed(&mut self, prefix: &'static str, text: &str) {
+        debug_assert!(find_line_break(prefix.as_bytes()).is_none());
+        self.write_lines(prefix.as_bytes(), text.as_bytes());
+    }
+
+    /// [`lines`](DataWriter::lines) for one of the crate's constant prefixes.
+    pub(crate) fn constant_lines(&mut self, prefix: &'static str) -> Lines<'_, 'static> {
+        debug_assert!(find_line_break(prefix.as_bytes()).is_none());
+        self.buf.extend_from_slice(DATA);
+        self.buf.extend_from_slice(prefix.as_bytes());
+        Lines {
+            buf: self.buf,
+            prefix: prefix.as_bytes(),
+            after_cr: false,
+        }
+    }
+
     #[inline]
     fn write_lines(&mut self, prefix: &[u8], mut text: &[u8]) {
         let buf = &mut *self.buf;

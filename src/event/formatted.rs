@@ -4,7 +4,8 @@ use std::io;
 use std::time::Duration;
 
 use super::validate::{check_event_type, check_id, find_line_break, push_decimal, skip_line_break};
-use super::{DEFAULT_RETRY, DataWriter, Encode};
+use super::{DataWriter, Encode, OneLine, sealed};
+use crate::chunked;
 
 /// Appends one event to `buf`; on error `buf` is left as it was.
 ///
@@ -37,7 +38,7 @@ pub fn write_event(buf: &mut Vec<u8>, event: &(impl Encode + ?Sized)) -> io::Res
     if let Some(id) = meta.id {
         field(buf, b"id: ", id.as_bytes());
     }
-    if let Some(retry) = meta.retry.filter(|r| *r != DEFAULT_RETRY) {
+    if let Some(retry) = meta.retry {
         buf.extend_from_slice(b"retry: ");
         push_decimal(buf, retry.as_millis());
         buf.push(b'\n');
@@ -48,6 +49,117 @@ pub fn write_event(buf: &mut Vec<u8>, event: &(impl Encode + ?Sized)) -> io::Res
     }
     buf.push(b'\n');
     Ok(())
+}
+
+/// Appends one event framed as one HTTP/1.1 chunk (RFC 9112 §7.1): its size
+/// in hex, CRLF, the event, CRLF. On error `buf` is left as it was.
+///
+/// This is the path [`SseConnection`](crate::SseConnection) takes, for a
+/// server that owns its write path (an event loop, a `writev`, a buffer pool)
+/// and only wants the bytes of a chunked `text/event-stream` body. The
+/// response head, and the last chunk `0\r\n\r\n` that ends the body, are
+/// the caller's. An event of no bytes at all cannot happen (every event ends
+/// with a blank line), so no empty chunk, which would end the body, is ever
+/// written.
+///
+/// ```
+/// use dstar::datastar::PatchElements;
+/// use dstar::{Event, testing, write_framed};
+///
+/// let mut body = Vec::new();
+/// write_framed(&mut body, &PatchElements::new("<p id=\"a\">1</p>"))?;
+/// write_framed(&mut body, &Event::new("note").data("two\nlines").id("2"))?;
+/// assert!(body.starts_with(b"33\r\nevent: datastar-patch-elements\n"));
+/// body.extend_from_slice(b"0\r\n\r\n");
+///
+/// let chunked = testing::decode_chunked(&body).unwrap();
+/// let stream = testing::parse_event_stream(&chunked.body);
+/// assert_eq!(stream.events[0].data, "elements <p id=\"a\">1</p>");
+/// assert_eq!(stream.events[1].data, "two\nlines");
+/// assert_eq!(stream.events[1].last_event_id, "2");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn write_framed(buf: &mut Vec<u8>, event: &(impl Encode + ?Sized)) -> io::Result<()> {
+    write_chunk(buf, event, 2).map(drop)
+}
+
+/// [`write_framed`], guessing `width` hex digits for the size of an event
+/// whose length is not known in advance; returns the width it took, the
+/// next guess (the events of one stream tend to be alike).
+#[inline]
+pub(crate) fn write_chunk(
+    buf: &mut Vec<u8>,
+    event: &(impl Encode + ?Sized),
+    width: usize,
+) -> io::Result<usize> {
+    if let Some(one) = event.one_line(sealed::Token(()))?
+        && let Some(width) = write_one_line(buf, &one)?
+    {
+        return Ok(width);
+    }
+    let mark = buf.len();
+    let chunk = chunked::begin(buf, width);
+    if let Err(err) = write_event(buf, event) {
+        buf.truncate(mark);
+        return Err(err);
+    }
+    Ok(chunked::end(buf, chunk))
+}
+
+/// Writes a [`OneLine`] event as one chunk whose size is known before a byte
+/// is written: the size line, then the constant head, id and retry, the
+/// value and the event's end, with one reservation. The only scans are of
+/// user text (the id, and the value for a line break). `Ok(None)`, with
+/// nothing written, when the value has more than one line.
+#[inline]
+fn write_one_line(buf: &mut Vec<u8>, one: &OneLine<'_>) -> io::Result<Option<usize>> {
+    let value = one.value.as_bytes();
+    if find_line_break(value).is_some() {
+        return Ok(None);
+    }
+    let mut len = one.head.event_line.len() + one.head.data_start.len() + value.len() + 2;
+    if let Some(id) = one.id {
+        check_id(id)?;
+        len += "id: \n".len() + id.len();
+    }
+    let mut retry = [0u8; 39];
+    let retry = match one.retry {
+        Some(delay) => {
+            let digits = decimal(&mut retry, delay.as_millis());
+            len += "retry: \n".len() + digits.len();
+            Some(digits)
+        }
+        None => None,
+    };
+    let mut size = [0u8; chunked::MAX_SIZE_LINE];
+    let size = chunked::size_line(&mut size, len);
+    buf.reserve(size.len() + len + 2);
+    buf.extend_from_slice(size);
+    buf.extend_from_slice(one.head.event_line);
+    if let Some(id) = one.id {
+        field(buf, b"id: ", id.as_bytes());
+    }
+    if let Some(digits) = retry {
+        field(buf, b"retry: ", digits);
+    }
+    buf.extend_from_slice(one.head.data_start);
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\n\n\r\n");
+    Ok(Some(size.len() - 2))
+}
+
+/// `n` in decimal, at the end of `digits`.
+fn decimal(digits: &mut [u8; 39], mut n: u128) -> &[u8] {
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    &digits[at..]
 }
 
 /// Formats one event as text, without a connection.
@@ -114,8 +226,7 @@ impl FormattedEvent {
     /// `event: `, `id: ` and `retry: ` lines, each at most once and in that
     /// order, then `data: ` lines, then one blank line; every line ends with
     /// LF and no CR appears anywhere; the type is not empty, the id has no
-    /// NUL, and the retry is plain decimal other than the default 1000 (which
-    /// the encoder leaves off). Anything else is refused with
+    /// NUL, and the retry is plain decimal. Anything else is refused with
     /// [`io::ErrorKind::InvalidData`], so text that could inject a field or an
     /// event never reaches a connection.
     ///
@@ -162,11 +273,9 @@ impl FormattedEvent {
                 (2, value.contains('\0').then_some("an id with NUL"))
             } else if let Some(value) = line.strip_prefix("retry: ") {
                 // As the encoder writes it: plain decimal, and never the default.
-                let canonical = value.parse::<u128>().is_ok_and(|ms| {
-                    ms.to_string() == value
-                        && ms != DEFAULT_RETRY.as_millis()
-                        && ms <= Duration::MAX.as_millis()
-                });
+                let canonical = value
+                    .parse::<u128>()
+                    .is_ok_and(|ms| ms.to_string() == value && ms <= Duration::MAX.as_millis());
                 (
                     3,
                     (!canonical).then_some("a retry that is not as the encoder writes it"),
@@ -376,7 +485,6 @@ mod tests {
             "id: 1\0\n\n",
             "retry: 1s\n\n",
             "retry: \n\n",
-            "retry: 1000\n\n",
             "retry: 0100\n\n",
             "retry: +5\n\n",
             "retry: 999999999999999999999999999999999999999999\n\n",

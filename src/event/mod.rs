@@ -25,18 +25,21 @@ mod formatted;
 mod validate;
 
 pub use data::{DataWriter, Lines};
-pub use formatted::{FormattedEvent, format_event, write_comment, write_event};
+pub(crate) use formatted::write_chunk;
+pub use formatted::{FormattedEvent, format_event, write_comment, write_event, write_framed};
 pub use validate::{check_event_type, check_id};
 pub(crate) use validate::{check_single_line, find_line_break, invalid_input, push_decimal};
 
 use std::io;
 use std::time::Duration;
 
-/// The reconnection delay that is left off the wire: Datastar's client
-/// defaults to 1000 ms, so `retry: 1000` would only repeat the default.
+/// Datastar's default reconnection delay, which the Datastar events of
+/// [`crate::datastar`] leave off the wire: the Datastar client retries after
+/// 1000 ms unless told otherwise, so `retry: 1000` would only repeat it.
 ///
-/// Note that a browser's own `EventSource` picks its own default (often a few
-/// seconds); send any other value to override it.
+/// A plain [`Event`] writes every retry it is given, this one included: a
+/// browser's own `EventSource` picks its own default (often a few seconds),
+/// so there `retry: 1000` does change something.
 pub const DEFAULT_RETRY: Duration = Duration::from_millis(1000);
 
 /// Anything that can be written as exactly one SSE event.
@@ -77,6 +80,19 @@ pub trait Encode {
     /// Returning an error abandons the event: whatever was written for it is
     /// taken back, and the caller sees the error.
     fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()>;
+
+    /// Crate-internal: the event as one line of user text under a constant
+    /// head, when it has that shape, so that it can be written without
+    /// scanning the crate's own constants and with its length known before
+    /// its chunk's size line. `Ok(None)` means "write it the general way".
+    ///
+    /// The argument is a type outside code cannot name, so this method can be
+    /// neither called nor overridden there (as `std::error::Error::type_id`
+    /// does): everything another crate encodes goes through [`DataWriter`].
+    #[doc(hidden)]
+    fn one_line(&self, _: sealed::Token) -> io::Result<Option<OneLine<'_>>> {
+        Ok(None)
+    }
 }
 
 impl<T: Encode + ?Sized> Encode for &T {
@@ -86,6 +102,73 @@ impl<T: Encode + ?Sized> Encode for &T {
     fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
         (**self).encode_data(data)
     }
+    fn one_line(&self, token: sealed::Token) -> io::Result<Option<OneLine<'_>>> {
+        (**self).one_line(token)
+    }
+}
+
+pub(crate) mod sealed {
+    /// Only this crate can make one: see [`Encode::one_line`](super::Encode::one_line).
+    #[derive(Clone, Copy, Debug)]
+    pub struct Token(pub(crate) ());
+}
+
+/// The constant parts of a one-line event, checked when they are made (at
+/// compile time, for a `const`): the `event:` line and the data line's start.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct Head {
+    pub(crate) event_line: &'static [u8],
+    pub(crate) data_start: &'static [u8],
+}
+
+impl Head {
+    /// `event: {event_type}\n`, and `data: {prefix}`; panics (at compile time
+    /// in a `const`) if either has a line break or the type is empty.
+    pub(crate) const fn new(event_line: &'static str, data_start: &'static str) -> Head {
+        let (e, d) = (event_line.as_bytes(), data_start.as_bytes());
+        assert!(e.len() > "event: \n".len() && e[e.len() - 1] == b'\n');
+        assert!(starts_with(e, b"event: ") && !has_break(e, e.len() - 1));
+        assert!(starts_with(d, b"data: ") && !has_break(d, d.len()));
+        Head {
+            event_line: e,
+            data_start: d,
+        }
+    }
+}
+
+const fn starts_with(text: &[u8], start: &[u8]) -> bool {
+    let mut i = 0;
+    while i < start.len() {
+        if i >= text.len() || text[i] != start[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+const fn has_break(text: &[u8], end: usize) -> bool {
+    let mut i = 0;
+    while i < end {
+        if text[i] == b'\r' || text[i] == b'\n' {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
+/// An event that is a constant head, an optional id and retry, and one data
+/// line of user text; see [`Encode::one_line`].
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug)]
+pub struct OneLine<'a> {
+    pub(crate) head: &'static Head,
+    /// Unchecked: the writer checks the id, and that the value is one line.
+    pub(crate) id: Option<&'a str>,
+    pub(crate) retry: Option<Duration>,
+    pub(crate) value: &'a str,
 }
 
 /// The header fields of an event: `event`, `id` and `retry`.
@@ -97,7 +180,8 @@ pub struct EventMeta<'a> {
     /// reconnects. `Some("")` is written, and resets the browser's last id.
     pub id: Option<&'a str>,
     /// How long the browser waits before reconnecting; written in whole
-    /// milliseconds, and left off when it is [`DEFAULT_RETRY`].
+    /// milliseconds. (The Datastar builders never set it to [`DEFAULT_RETRY`],
+    /// which their client assumes anyway.)
     pub retry: Option<Duration>,
 }
 
@@ -174,17 +258,36 @@ impl<'a> Event<'a> {
 /// `meta: EventMeta<'a>` field: every event in this crate has them, alike.
 macro_rules! id_and_retry_setters {
     () => {
+        $crate::event::id_and_retry_setters!(@id);
+
+        /// Sets the reconnection delay, written in whole milliseconds
+        /// (every value, 1000 ms included: a plain `EventSource`'s default is
+        /// the browser's own).
+        pub const fn retry(mut self, retry: ::std::time::Duration) -> Self {
+            self.meta.retry = Some(retry);
+            self
+        }
+    };
+    (datastar) => {
+        $crate::event::id_and_retry_setters!(@id);
+
+        /// Sets the reconnection delay; 1000 ms ([`DEFAULT_RETRY`](crate::DEFAULT_RETRY),
+        /// the Datastar client's default) is left off the wire.
+        pub const fn retry(mut self, retry: ::std::time::Duration) -> Self {
+            let default = crate::DEFAULT_RETRY.as_nanos();
+            self.meta.retry = if retry.as_nanos() == default {
+                None
+            } else {
+                Some(retry)
+            };
+            self
+        }
+    };
+    (@id) => {
         /// Sets the event id, which the browser sends back as `Last-Event-ID`
         /// when it reconnects.
         pub const fn id(mut self, id: &'a str) -> Self {
             self.meta.id = Some(id);
-            self
-        }
-
-        /// Sets the reconnection delay; 1000 ms ([`DEFAULT_RETRY`](crate::DEFAULT_RETRY),
-        /// Datastar's default) is left off the wire.
-        pub const fn retry(mut self, retry: ::std::time::Duration) -> Self {
-            self.meta.retry = Some(retry);
             self
         }
     };
@@ -313,14 +416,15 @@ mod tests {
     }
 
     #[test]
-    fn header_fields_in_order_and_default_retry_omitted() {
+    fn header_fields_in_order_and_every_retry_written() {
         let ev = Event::new("t")
             .id("1")
             .retry(Duration::from_millis(2500))
             .data("d");
         assert_eq!(text(&ev), "event: t\nid: 1\nretry: 2500\ndata: d\n\n");
+        // A plain EventSource's default is the browser's, so 1000 ms is sent.
         let ev = Event::new("t").retry(DEFAULT_RETRY).data("d");
-        assert_eq!(text(&ev), "event: t\ndata: d\n\n");
+        assert_eq!(text(&ev), "event: t\nretry: 1000\ndata: d\n\n");
         let ev = Event::new("t").retry(Duration::ZERO).data("d");
         assert_eq!(text(&ev), "event: t\nretry: 0\ndata: d\n\n");
         let ev = Event::new("t").id("").data("d");
