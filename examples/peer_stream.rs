@@ -131,7 +131,11 @@ fn stream_events(request: &Request, stream: &TcpStream, batch: usize) -> io::Res
         let mut scratch = [0u8; 1024];
         match (&*stream).read(&mut scratch) {
             Ok(_) => return Ok(()),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) => {}
             Err(e) => return Err(e),
         }
         stream.set_read_timeout(None)?;

@@ -273,7 +273,7 @@ impl<'a> PatchElements<'a> {
 }
 
 /// The head of an element patch that has nothing but elements.
-static ELEMENTS_HEAD: Head = Head::new("event: datastar-patch-elements\n", "data: elements ");
+static ELEMENTS_HEAD: Head = Head::new("event: datastar-patch-elements\ndata: elements ");
 
 impl Encode for PatchElements<'_> {
     fn meta(&self) -> EventMeta<'_> {
@@ -359,8 +359,9 @@ mod tests {
     #[test]
     fn the_constant_head_is_the_event_type_and_prefix() {
         let event_line = format!("event: {PATCH_ELEMENTS}\n");
-        assert_eq!(ELEMENTS_HEAD.event_line, event_line.as_bytes());
-        assert_eq!(ELEMENTS_HEAD.data_start, b"data: elements ");
+        let (line, start) = ELEMENTS_HEAD.text.split_at(ELEMENTS_HEAD.split);
+        assert_eq!(line, event_line.as_bytes());
+        assert_eq!(start, b"data: elements ");
     }
 
     #[test]

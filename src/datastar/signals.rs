@@ -61,7 +61,7 @@ impl<'a> PatchSignals<'a> {
 }
 
 /// The head of a signal patch without options.
-static SIGNALS_HEAD: Head = Head::new("event: datastar-patch-signals\n", "data: signals ");
+static SIGNALS_HEAD: Head = Head::new("event: datastar-patch-signals\ndata: signals ");
 
 impl Encode for PatchSignals<'_> {
     fn meta(&self) -> EventMeta<'_> {
@@ -254,8 +254,9 @@ mod tests {
     #[test]
     fn the_constant_head_is_the_event_type_and_prefix() {
         let event_line = format!("event: {PATCH_SIGNALS}\n");
-        assert_eq!(SIGNALS_HEAD.event_line, event_line.as_bytes());
-        assert_eq!(SIGNALS_HEAD.data_start, b"data: signals ");
+        let (line, start) = SIGNALS_HEAD.text.split_at(SIGNALS_HEAD.split);
+        assert_eq!(line, event_line.as_bytes());
+        assert_eq!(start, b"data: signals ");
     }
 
     #[test]

@@ -100,24 +100,40 @@ impl DataWriter<'_> {
     }
 
     #[inline]
-    fn write_lines(&mut self, prefix: &[u8], mut text: &[u8]) {
-        let buf = &mut *self.buf;
-        // One reservation for the common case of text without line breaks.
-        buf.reserve(DATA.len() + prefix.len() + text.len() + 1);
-        loop {
-            buf.extend_from_slice(DATA);
-            buf.extend_from_slice(prefix);
-            match find_line_break(text) {
-                None => {
-                    buf.extend_from_slice(text);
-                    buf.push(b'\n');
-                    return;
-                }
-                Some(at) => {
-                    buf.extend_from_slice(&text[..at]);
-                    buf.push(b'\n');
-                    text = skip_line_break(text, at);
-                }
+    fn write_lines(&mut self, prefix: &[u8], text: &[u8]) {
+        write_lines(self.buf, DATA, prefix, text, find_line_break(text));
+    }
+}
+
+/// Writes each line of `text` as `{data}{prefix}{line}\n`, given where its
+/// first line break is (`first_break`, from a scan the caller made anyway):
+/// each stretch of text is scanned once and copied once.
+#[inline]
+pub(super) fn write_lines(
+    buf: &mut Vec<u8>,
+    data: &[u8],
+    prefix: &[u8],
+    mut text: &[u8],
+    first_break: Option<usize>,
+) {
+    // One reservation for text without line breaks; with them, a reservation
+    // for all but the repeated line starts.
+    buf.reserve(data.len() + prefix.len() + text.len() + 1);
+    let mut at = first_break;
+    loop {
+        buf.extend_from_slice(data);
+        buf.extend_from_slice(prefix);
+        match at {
+            None => {
+                buf.extend_from_slice(text);
+                buf.push(b'\n');
+                return;
+            }
+            Some(end) => {
+                buf.extend_from_slice(&text[..end]);
+                buf.push(b'\n');
+                text = skip_line_break(text, end);
+                at = find_line_break(text);
             }
         }
     }

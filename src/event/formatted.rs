@@ -4,7 +4,7 @@ use std::io;
 use std::time::Duration;
 
 use super::validate::{check_event_type, check_id, find_line_break, push_decimal, skip_line_break};
-use super::{DataWriter, Encode, OneLine, sealed};
+use super::{DataWriter, Encode, OneLine, data, sealed};
 use crate::chunked;
 
 /// Appends one event to `buf`; on error `buf` is left as it was.
@@ -92,10 +92,8 @@ pub(crate) fn write_chunk(
     event: &(impl Encode + ?Sized),
     width: usize,
 ) -> io::Result<usize> {
-    if let Some(one) = event.one_line(sealed::Token(()))?
-        && let Some(width) = write_one_line(buf, &one)?
-    {
-        return Ok(width);
+    if let Some(one) = event.one_line(sealed::Token(()))? {
+        return write_one_line(buf, &one, width);
     }
     let mark = buf.len();
     let chunk = chunked::begin(buf, width);
@@ -106,46 +104,65 @@ pub(crate) fn write_chunk(
     Ok(chunked::end(buf, chunk))
 }
 
-/// Writes a [`OneLine`] event as one chunk whose size is known before a byte
-/// is written: the size line, then the constant head, id and retry, the
-/// value and the event's end, with one reservation. The only scans are of
-/// user text (the id, and the value for a line break). `Ok(None)`, with
-/// nothing written, when the value has more than one line.
+/// Writes a [`OneLine`] event as one chunk. The only scans are of user
+/// text: the id, and the value for its line breaks.
+///
+/// A value of one line (the common case) has its length known before a byte
+/// is written: the size line, the constant head, id and retry, the value and
+/// the event's end go out with one reservation. A value of several lines
+/// takes the chunk's size by guess and patch, as the general path does, but
+/// still skips the constants' scans and the first line's second scan.
 #[inline]
-fn write_one_line(buf: &mut Vec<u8>, one: &OneLine<'_>) -> io::Result<Option<usize>> {
+fn write_one_line(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) -> io::Result<usize> {
     let value = one.value.as_bytes();
-    if find_line_break(value).is_some() {
-        return Ok(None);
-    }
-    let mut len = one.head.event_line.len() + one.head.data_start.len() + value.len() + 2;
     if let Some(id) = one.id {
         check_id(id)?;
-        len += "id: \n".len() + id.len();
     }
     let mut retry = [0u8; 39];
-    let retry = match one.retry {
-        Some(delay) => {
-            let digits = decimal(&mut retry, delay.as_millis());
-            len += "retry: \n".len() + digits.len();
-            Some(digits)
-        }
-        None => None,
-    };
+    let retry = one
+        .retry
+        .map(|delay| decimal(&mut retry, delay.as_millis()));
+    let first_break = find_line_break(value);
+    let (event_line, data_start) = one.head.text.split_at(one.head.split);
+    if first_break.is_some() {
+        let chunk = chunked::begin(buf, width);
+        write_header(buf, event_line, one.id, retry);
+        data::write_lines(buf, b"", data_start, value, first_break);
+        buf.push(b'\n');
+        return Ok(chunked::end(buf, chunk));
+    }
+    let mut len = one.head.text.len() + value.len() + 2;
+    if let Some(id) = one.id {
+        len += "id: \n".len() + id.len();
+    }
+    if let Some(digits) = retry {
+        len += "retry: \n".len() + digits.len();
+    }
     let mut size = [0u8; chunked::MAX_SIZE_LINE];
     let size = chunked::size_line(&mut size, len);
     buf.reserve(size.len() + len + 2);
     buf.extend_from_slice(size);
-    buf.extend_from_slice(one.head.event_line);
-    if let Some(id) = one.id {
+    if one.id.is_none() && retry.is_none() {
+        buf.extend_from_slice(one.head.text);
+    } else {
+        write_header(buf, event_line, one.id, retry);
+        buf.extend_from_slice(data_start);
+    }
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\n\n\r\n");
+    Ok(size.len() - 2)
+}
+
+/// The `event:` line, then the id and retry lines if there are any.
+#[inline]
+fn write_header(buf: &mut Vec<u8>, event_line: &[u8], id: Option<&str>, retry: Option<&[u8]>) {
+    buf.extend_from_slice(event_line);
+    if let Some(id) = id {
         field(buf, b"id: ", id.as_bytes());
     }
     if let Some(digits) = retry {
         field(buf, b"retry: ", digits);
     }
-    buf.extend_from_slice(one.head.data_start);
-    buf.extend_from_slice(value);
-    buf.extend_from_slice(b"\n\n\r\n");
-    Ok(Some(size.len() - 2))
 }
 
 /// `n` in decimal, at the end of `digits`.

@@ -113,34 +113,38 @@ pub(crate) mod sealed {
     pub struct Token(pub(crate) ());
 }
 
-/// The constant parts of a one-line event, checked when they are made (at
-/// compile time, for a `const`): the `event:` line and the data line's start.
+/// The constant part of a one-line event, `event: {type}\ndata: {prefix}`,
+/// checked when it is made (at compile time, for a `static`): one `event:`
+/// line with a type, then the start of a `data:` line, no other line break.
 #[doc(hidden)]
 #[derive(Clone, Copy, Debug)]
 pub struct Head {
-    pub(crate) event_line: &'static [u8],
-    pub(crate) data_start: &'static [u8],
+    /// Both lines' text, written with one copy when there is no id or retry.
+    pub(crate) text: &'static [u8],
+    /// Where the `event:` line ends (after its LF): id and retry go there.
+    pub(crate) split: usize,
 }
 
 impl Head {
-    /// `event: {event_type}\n`, and `data: {prefix}`; panics (at compile time
-    /// in a `const`) if either has a line break or the type is empty.
-    pub(crate) const fn new(event_line: &'static str, data_start: &'static str) -> Head {
-        let (e, d) = (event_line.as_bytes(), data_start.as_bytes());
-        assert!(e.len() > "event: \n".len() && e[e.len() - 1] == b'\n');
-        assert!(starts_with(e, b"event: ") && !has_break(e, e.len() - 1));
-        assert!(starts_with(d, b"data: ") && !has_break(d, d.len()));
-        Head {
-            event_line: e,
-            data_start: d,
+    /// Panics (at compile time in a `static`) unless `text` has the form above.
+    pub(crate) const fn new(text: &'static str) -> Head {
+        let text = text.as_bytes();
+        let mut split = 0;
+        while split < text.len() && text[split] != b'\n' {
+            split += 1;
         }
+        split += 1;
+        assert!(split > "event: \n".len() && split <= text.len());
+        assert!(starts_with(text, 0, b"event: ") && !has_break(text, 0, split - 1));
+        assert!(starts_with(text, split, b"data: ") && !has_break(text, split, text.len()));
+        Head { text, split }
     }
 }
 
-const fn starts_with(text: &[u8], start: &[u8]) -> bool {
+const fn starts_with(text: &[u8], at: usize, start: &[u8]) -> bool {
     let mut i = 0;
     while i < start.len() {
-        if i >= text.len() || text[i] != start[i] {
+        if at + i >= text.len() || text[at + i] != start[i] {
             return false;
         }
         i += 1;
@@ -148,13 +152,12 @@ const fn starts_with(text: &[u8], start: &[u8]) -> bool {
     true
 }
 
-const fn has_break(text: &[u8], end: usize) -> bool {
-    let mut i = 0;
-    while i < end {
-        if text[i] == b'\r' || text[i] == b'\n' {
+const fn has_break(text: &[u8], mut from: usize, end: usize) -> bool {
+    while from < end {
+        if text[from] == b'\r' || text[from] == b'\n' {
             return true;
         }
-        i += 1;
+        from += 1;
     }
     false
 }
@@ -413,6 +416,27 @@ mod tests {
         assert_eq!(text(&Event::message(&owned)), "data: x\ndata: y\n\n");
         let none: [&str; 0] = [];
         assert_eq!(text(&Event::new("t").data(&none)), "event: t\n\n");
+    }
+
+    #[test]
+    fn heads_are_checked_when_made() {
+        let head = Head::new("event: t\ndata: p ");
+        assert_eq!((head.text, head.split), (&b"event: t\ndata: p "[..], 9));
+        for bad in [
+            "event: \ndata: p",
+            "event: t\rdata: p",
+            "event: t\ndata: p\n",
+            "event: t\ndata: \rp",
+            "event: t\nevent: u\ndata: p",
+            "evnt: t\ndata: p",
+            "event: t\ndat: p",
+            "event: t",
+        ] {
+            assert!(
+                std::panic::catch_unwind(|| Head::new(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
