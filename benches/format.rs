@@ -13,7 +13,7 @@ use datastar::prelude::{
     DatastarEvent, PatchElements as PeerPatchElements, PatchSignals as PeerPatchSignals,
 };
 use dstar::SseResponse;
-use dstar::datastar::{PatchElements, PatchSignals};
+use dstar::datastar::{PatchElements, PatchSignals, Signals};
 use std::hint::black_box;
 use std::io::{self, Write};
 use std::time::Instant;
@@ -50,6 +50,8 @@ struct Shape {
     event_type: &'static str,
     prefix: &'static str,
     text: String,
+    /// Signals given as `Signals`, checked once before the run.
+    checked: bool,
 }
 
 fn shapes() -> Vec<Shape> {
@@ -71,18 +73,28 @@ fn shapes() -> Vec<Shape> {
             event_type: "datastar-patch-elements",
             prefix: "elements ",
             text: one_line,
+            checked: false,
         },
         Shape {
             name: "small signals",
             event_type: "datastar-patch-signals",
             prefix: "signals ",
             text: r#"{"count":42,"user":{"name":"ann"}}"#.to_string(),
+            checked: false,
         },
         Shape {
             name: "five-line element",
             event_type: "datastar-patch-elements",
             prefix: "elements ",
             text: five_lines,
+            checked: false,
+        },
+        Shape {
+            name: "small signals, pre-checked",
+            event_type: "datastar-patch-signals",
+            prefix: "signals ",
+            text: r#"{"count":42,"user":{"name":"ann"}}"#.to_string(),
+            checked: true,
         },
     ]
 }
@@ -207,8 +219,11 @@ fn main() {
         // its text is well-formed JSON, which datastar 0.4 does not.
         let mut sse = SseResponse::new().start(Discard).unwrap();
         let signals = shape.event_type == "datastar-patch-signals";
+        let checked = Signals::new(&shape.text).unwrap();
         let (ours, _) = measure(if runs("dstar") { events } else { 1 }, |_| {
-            if signals {
+            if shape.checked {
+                sse.queue_event(PatchSignals::checked(checked)).unwrap();
+            } else if signals {
                 sse.queue_event(PatchSignals::new(&shape.text)).unwrap();
             } else {
                 sse.queue_event(PatchElements::new(&shape.text)).unwrap();
