@@ -86,9 +86,9 @@ proptest! {
             if let Some(id) = &sent.id {
                 last_event_id.clone_from(id);
             }
-            let retry = sent.retry_ms.filter(|&ms| ms != 1000);
-            if retry.is_some() {
-                last_retry = retry;
+            // A plain event writes every retry, Datastar's default 1000 too.
+            if sent.retry_ms.is_some() {
+                last_retry = sent.retry_ms;
             }
             if sent.data.is_empty() {
                 continue; // no data: the browser dispatches nothing
@@ -99,7 +99,7 @@ proptest! {
                 data: data.join("\n"),
                 last_event_id: last_event_id.clone(),
                 id: sent.id.clone(),
-                retry,
+                retry: sent.retry_ms,
             });
         }
         let bytes = sse.finish().unwrap();

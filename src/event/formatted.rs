@@ -69,11 +69,13 @@ pub fn write_event(buf: &mut Vec<u8>, event: &(impl Encode + ?Sized)) -> io::Res
 /// let mut body = Vec::new();
 /// write_framed(&mut body, &PatchElements::new("<p id=\"a\">1</p>"))?;
 /// write_framed(&mut body, &Event::new("note").data("two\nlines").id("2"))?;
-/// assert!(body.starts_with(b"33\r\nevent: datastar-patch-elements\n"));
+/// assert!(body.starts_with(b"3f\r\nevent: datastar-patch-elements\n"));
 /// body.extend_from_slice(b"0\r\n\r\n");
 ///
 /// let chunked = testing::decode_chunked(&body).unwrap();
-/// let stream = testing::parse_event_stream(&chunked.body);
+/// assert!(chunked.finished);
+/// assert_eq!(chunked.chunks.len(), 2); // one chunk per event
+/// let stream = testing::parse_event_stream(&chunked.chunks.concat());
 /// assert_eq!(stream.events[0].data, "elements <p id=\"a\">1</p>");
 /// assert_eq!(stream.events[1].data, "two\nlines");
 /// assert_eq!(stream.events[1].last_event_id, "2");
