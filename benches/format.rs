@@ -219,7 +219,7 @@ fn main() {
         // its text is well-formed JSON, which datastar 0.4 does not.
         let mut sse = SseResponse::new().start(Discard).unwrap();
         let signals = shape.event_type == "datastar-patch-signals";
-        let checked = Signals::new(&shape.text).unwrap();
+        let checked = Signals::new(if shape.checked { &shape.text } else { "{}" }).unwrap();
         let (ours, _) = measure(if runs("dstar") { events } else { 1 }, |_| {
             if shape.checked {
                 sse.queue_event(PatchSignals::checked(checked)).unwrap();
