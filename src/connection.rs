@@ -676,8 +676,18 @@ impl<W: Write> SseConnection<W> {
     /// Queues an event that was [formatted once](FormattedEvent) for many
     /// connections; like [`queue_event`](SseConnection::queue_event) otherwise.
     pub fn queue_formatted(&mut self, event: &FormattedEvent) -> io::Result<&mut Self> {
+        let text = event.as_str().as_bytes();
+        if self.chunked && self.compressor.is_none() {
+            // The length is known: the size line is written directly.
+            self.check_open()?;
+            chunked::write_chunk(&mut self.queue, text);
+            if self.queue.len() >= MAX_QUEUED {
+                self.write_queue()?;
+            }
+            return Ok(self);
+        }
         self.enqueue(|buf| {
-            buf.extend_from_slice(event.as_str().as_bytes());
+            buf.extend_from_slice(text);
             Ok(())
         })
     }
