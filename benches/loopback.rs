@@ -28,7 +28,8 @@ fn run(serve: impl FnOnce(TcpStream) + Send + 'static) -> (Duration, usize) {
     }
     let reader = thread::spawn(move || {
         let mut client = client;
-        let mut buf = vec![0u8; 1 << 16];
+        // Reads of up to 256 KiB, as the shared peers' load client makes them.
+        let mut buf = vec![0u8; 1 << 18];
         let mut total = 0;
         loop {
             match client.read(&mut buf) {

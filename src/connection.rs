@@ -586,7 +586,7 @@ impl<W: Write> SseConnection<W> {
         }
         let mark = self.queue.len();
         for event in events {
-            if let Err(err) = self.frame(|buf| event::write_event(buf, &event)) {
+            if let Err(err) = self.frame_event(&event) {
                 self.queue.truncate(mark);
                 return Err(err);
             }
@@ -603,7 +603,12 @@ impl<W: Write> SseConnection<W> {
     /// 8 KiB are queued they are written out (whole events only, not
     /// flushed), so a long burst does not hold unbounded memory.
     pub fn queue_event(&mut self, event: impl Encode) -> io::Result<&mut Self> {
-        self.enqueue(|buf| event::write_event(buf, &event))
+        self.check_open()?;
+        self.frame_event(&event)?;
+        if self.queue.len() >= MAX_QUEUED {
+            self.write_queue()?;
+        }
+        Ok(self)
     }
 
     /// Sends an event that was [formatted once](FormattedEvent) for many
@@ -617,8 +622,18 @@ impl<W: Write> SseConnection<W> {
     /// Queues an event that was [formatted once](FormattedEvent) for many
     /// connections; like [`queue_event`](SseConnection::queue_event) otherwise.
     pub fn queue_formatted(&mut self, event: &FormattedEvent) -> io::Result<&mut Self> {
+        let text = event.as_str().as_bytes();
+        if self.chunked && self.compressor.is_none() {
+            // The length is known: the size line is written directly.
+            self.check_open()?;
+            chunked::write_chunk(&mut self.queue, text);
+            if self.queue.len() >= MAX_QUEUED {
+                self.write_queue()?;
+            }
+            return Ok(self);
+        }
         self.enqueue(|buf| {
-            buf.extend_from_slice(event.as_str().as_bytes());
+            buf.extend_from_slice(text);
             Ok(())
         })
     }
@@ -718,6 +733,19 @@ impl<W: Write> SseConnection<W> {
             self.write_queue()?;
         }
         Ok(self)
+    }
+
+    /// Appends one event as one chunk (or as it is, or compressed, see
+    /// [`frame`](Self::frame)). An identity chunked stream takes
+    /// [`event::write_chunk`]: the size line of a one-line Datastar event is
+    /// written directly, its length being known before it is written.
+    #[inline]
+    fn frame_event(&mut self, event: &impl Encode) -> io::Result<()> {
+        if self.chunked && self.compressor.is_none() {
+            self.chunk_width = event::write_chunk(&mut self.queue, event, self.chunk_width)?;
+            return Ok(());
+        }
+        self.frame(|buf| event::write_event(buf, event))
     }
 
     /// Appends what `write` produces as one chunk (or as it is, without

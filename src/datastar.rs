@@ -66,7 +66,7 @@ pub use client::{CLIENT_URL, CLIENT_URL_VAR, client_url};
 pub use elements::{ElementPatchMode, Namespace, PatchElements};
 pub use helpers::{ConsoleLevel, ConsoleLog, DispatchEvent, Prefetch, Redirect, ReplaceUrl};
 pub use script::ExecuteScript;
-pub use signals::{PatchSignals, RemoveSignals};
+pub use signals::{PatchSignals, RemoveSignals, Signals};
 
 /// The event type of element patches, and of every script helper.
 pub const PATCH_ELEMENTS: &str = "datastar-patch-elements";

@@ -42,246 +42,257 @@ impl std::error::Error for JsonError {}
 /// Checks that `text` is exactly one well-formed JSON value, optionally surrounded by
 /// whitespace, nested at most [`MAX_DEPTH`] levels deep.
 pub(crate) fn validate(text: &str) -> Result<(), JsonError> {
-    Validator {
-        bytes: text.as_bytes(),
-        pos: 0,
-        depth: 0,
-        // Bit `d` is set when the container at depth `d + 1` is an object; 128 bits cover
-        // `MAX_DEPTH`.
-        objects: 0,
-    }
-    .run()
+    check(text.as_bytes()).map(drop)
 }
 
-struct Validator<'a> {
-    bytes: &'a [u8],
-    pos: usize,
-    depth: usize,
-    objects: u128,
+/// Whether `text` is one well-formed JSON value (as [`validate`]) that is an object.
+///
+/// `Ok(false)` is a well-formed value of another kind.
+pub(crate) fn validate_object(text: &str) -> Result<bool, JsonError> {
+    check(text.as_bytes()).map(|first| first == b'{')
 }
 
-impl Validator<'_> {
-    fn run(mut self) -> Result<(), JsonError> {
+#[cold]
+#[inline(never)]
+fn error(offset: usize, reason: &'static str) -> JsonError {
+    JsonError { offset, reason }
+}
+
+/// Skips JSON whitespace. Compact JSON has none, so the first test is the whole cost.
+#[inline(always)]
+fn skip_whitespace(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The validator proper: one loop over the bytes with the position, depth and container
+/// kind in locals, everything but the error paths inlined, so that the hot path is a few
+/// compares per token. Returns the first byte of the value, which says its kind.
+///
+/// Nesting is a 128-bit mask in two words (bit `d` set: the container at depth `d + 1` is an object), so
+/// neither recursion nor a heap stack is needed whatever the input; the kind of the
+/// innermost container is kept apart, and read back from the mask only when one closes.
+fn check(b: &[u8]) -> Result<u8, JsonError> {
+    let mut i = skip_whitespace(b, 0);
+    let first = b.get(i).copied().unwrap_or(0);
+    let mut depth = 0usize;
+    let mut objects = [0u64; 2];
+    let mut in_object = false;
+    loop {
+        // A value is expected at `i` (whitespace before it is skipped).
+        i = skip_whitespace(b, i);
+        let Some(&c) = b.get(i) else {
+            return Err(error(i, "unexpected end of input, expected a value"));
+        };
+        match c {
+            b'"' => i = string(b, i + 1)?,
+            b'{' | b'[' => {
+                if depth == MAX_DEPTH {
+                    return Err(error(i, "nesting deeper than 127 levels"));
+                }
+                in_object = c == b'{';
+                let (word, bit) = (depth >> 6, 1u64 << (depth & 63));
+                if in_object {
+                    objects[word] |= bit;
+                } else {
+                    objects[word] &= !bit;
+                }
+                depth += 1;
+                i = skip_whitespace(b, i + 1);
+                let close = if in_object { b'}' } else { b']' };
+                if b.get(i) == Some(&close) {
+                    i += 1;
+                    depth -= 1;
+                    in_object = depth > 0 && is_object(&objects, depth - 1);
+                } else if in_object {
+                    i = member_name(b, i)?;
+                    continue;
+                } else {
+                    continue;
+                }
+            }
+            b'-' | b'0'..=b'9' => i = number(b, i)?,
+            b't' => i = literal(b, i, b"true")?,
+            b'f' => i = literal(b, i, b"false")?,
+            b'n' => i = literal(b, i, b"null")?,
+            _ => return Err(error(i, "expected a JSON value")),
+        }
+
+        // A value just ended: close containers until one wants another value.
         loop {
-            // A value is expected here.
-            self.skip_whitespace();
-            match self.peek() {
-                Some(b'{') => {
-                    self.open(true)?;
-                    self.skip_whitespace();
-                    if self.peek() == Some(b'}') {
-                        self.pos += 1;
-                        self.close();
-                    } else {
-                        self.member_name()?;
-                        continue;
-                    }
-                }
-                Some(b'[') => {
-                    self.open(false)?;
-                    self.skip_whitespace();
-                    if self.peek() == Some(b']') {
-                        self.pos += 1;
-                        self.close();
-                    } else {
-                        continue;
-                    }
-                }
-                Some(b'"') => self.string()?,
-                Some(b't') => self.literal("true")?,
-                Some(b'f') => self.literal("false")?,
-                Some(b'n') => self.literal("null")?,
-                Some(b'-' | b'0'..=b'9') => self.number()?,
-                Some(_) => return Err(self.error("expected a JSON value")),
-                None => return Err(self.error("unexpected end of input, expected a value")),
+            i = skip_whitespace(b, i);
+            if depth == 0 {
+                return match i == b.len() {
+                    true => Ok(first),
+                    false => Err(error(i, "unexpected text after the JSON value")),
+                };
             }
-
-            // A value just ended: close containers until one wants another value.
-            loop {
-                self.skip_whitespace();
-                if self.depth == 0 {
-                    return match self.peek() {
-                        None => Ok(()),
-                        Some(_) => Err(self.error("unexpected text after the JSON value")),
-                    };
+            match (b.get(i), in_object) {
+                (Some(b','), true) => {
+                    i = member_name(b, skip_whitespace(b, i + 1))?;
+                    break;
                 }
-                let in_object = self.objects >> (self.depth - 1) & 1 == 1;
-                match (self.peek(), in_object) {
-                    (Some(b','), true) => {
-                        self.pos += 1;
-                        self.skip_whitespace();
-                        self.member_name()?;
-                        break;
-                    }
-                    (Some(b','), false) => {
-                        self.pos += 1;
-                        break;
-                    }
-                    (Some(b'}'), true) | (Some(b']'), false) => {
-                        self.pos += 1;
-                        self.close();
-                    }
-                    (None, _) => {
-                        return Err(self.error("unexpected end of input inside a container"));
-                    }
-                    (_, true) => {
-                        return Err(self.error("expected ',' or '}' after an object member"));
-                    }
-                    (_, false) => {
-                        return Err(self.error("expected ',' or ']' after an array element"));
-                    }
+                (Some(b','), false) => {
+                    i += 1;
+                    break;
                 }
+                (Some(b'}'), true) | (Some(b']'), false) => {
+                    i += 1;
+                    depth -= 1;
+                    in_object = depth > 0 && is_object(&objects, depth - 1);
+                }
+                (None, _) => return Err(error(i, "unexpected end of input inside a container")),
+                (_, true) => return Err(error(i, "expected ',' or '}' after an object member")),
+                (_, false) => return Err(error(i, "expected ',' or ']' after an array element")),
             }
         }
     }
+}
 
-    fn peek(&self) -> Option<u8> {
-        self.bytes.get(self.pos).copied()
+/// Whether the container at depth `at + 1` is an object.
+#[inline(always)]
+fn is_object(objects: &[u64; 2], at: usize) -> bool {
+    objects[(at >> 6) & 1] >> (at & 63) & 1 == 1
+}
+
+/// Reads `"name" :` at the start of an object member; returns the position after the colon.
+#[inline(always)]
+fn member_name(b: &[u8], i: usize) -> Result<usize, JsonError> {
+    if b.get(i) != Some(&b'"') {
+        return Err(error(i, "expected a string as the object member name"));
     }
+    let i = string(b, i + 1)?;
+    // `"name":` is by far the most common spelling.
+    if b.get(i) == Some(&b':') {
+        return Ok(i + 1);
+    }
+    let i = skip_whitespace(b, i);
+    if b.get(i) != Some(&b':') {
+        return Err(error(i, "expected ':' after the object member name"));
+    }
+    Ok(i + 1)
+}
 
-    fn error(&self, reason: &'static str) -> JsonError {
-        JsonError {
-            offset: self.pos,
-            reason,
+#[inline(always)]
+fn literal(b: &[u8], i: usize, word: &[u8]) -> Result<usize, JsonError> {
+    match b.get(i..i + word.len()) == Some(word) {
+        true => Ok(i + word.len()),
+        false => Err(error(i, "expected a JSON value")),
+    }
+}
+
+/// The index of the first `"`, `\` or control character in `b[i..]`, or `b.len()`.
+///
+/// Eight bytes at a time: in `word ^ pattern` a matching byte is zero, and
+/// `(x - 0x01..) & !x & 0x80..` flags zero bytes (`(w - 0x20..) & !w & 0x80..` flags bytes
+/// below 0x20). Only the lowest flag of each test is exact (borrows run upwards), so only the
+/// lowest flag of their union is read, and it is a true one.
+#[inline(always)]
+fn plain_run_end(b: &[u8], mut i: usize) -> usize {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const SPACES: u64 = u64::from_ne_bytes([0x20; 8]);
+    const QUOTES: u64 = u64::from_ne_bytes([b'"'; 8]);
+    const BACKSLASHES: u64 = u64::from_ne_bytes([b'\\'; 8]);
+    while let Some(word) = b.get(i..).and_then(<[u8]>::first_chunk::<8>) {
+        let w = u64::from_le_bytes(*word);
+        let q = w ^ QUOTES;
+        let s = w ^ BACKSLASHES;
+        let found =
+            (q.wrapping_sub(ONES) & !q | s.wrapping_sub(ONES) & !s | w.wrapping_sub(SPACES) & !w)
+                & HIGHS;
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&c) = b.get(i) {
+        if c == b'"' || c == b'\\' || c < 0x20 {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// Reads the rest of a string whose opening quote is just before `i`; returns the position
+/// after the closing quote.
+#[inline(always)]
+fn string(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
+    loop {
+        i = plain_run_end(b, i);
+        match b.get(i) {
+            Some(b'"') => return Ok(i + 1),
+            Some(b'\\') => i = escape(b, i)?,
+            None => return Err(error(i, "unterminated string")),
+            // The scan stopped here, so this is a control character. (The input is a
+            // `&str`, so multi-byte characters are valid UTF-8.)
+            Some(_) => return Err(error(i, "control character must be escaped in a string")),
         }
     }
+}
 
-    fn skip_whitespace(&mut self) {
-        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
-            self.pos += 1;
-        }
-    }
-
-    fn open(&mut self, object: bool) -> Result<(), JsonError> {
-        if self.depth == MAX_DEPTH {
-            return Err(self.error("nesting deeper than 127 levels"));
-        }
-        let bit = 1u128 << self.depth;
-        if object {
-            self.objects |= bit;
-        } else {
-            self.objects &= !bit;
-        }
-        self.depth += 1;
-        self.pos += 1;
-        Ok(())
-    }
-
-    fn close(&mut self) {
-        self.depth -= 1;
-    }
-
-    /// Reads `"name" :` at the start of an object member.
-    fn member_name(&mut self) -> Result<(), JsonError> {
-        if self.peek() != Some(b'"') {
-            return Err(self.error("expected a string as the object member name"));
-        }
-        self.string()?;
-        self.skip_whitespace();
-        if self.peek() != Some(b':') {
-            return Err(self.error("expected ':' after the object member name"));
-        }
-        self.pos += 1;
-        Ok(())
-    }
-
-    fn literal(&mut self, word: &'static str) -> Result<(), JsonError> {
-        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
-            self.pos += word.len();
-            Ok(())
-        } else {
-            Err(self.error("expected a JSON value"))
-        }
-    }
-
-    fn string(&mut self) -> Result<(), JsonError> {
-        self.pos += 1; // the opening quote
-        loop {
-            // Most of a string is plain text: skip it in one tight scan.
-            let plain = self.bytes[self.pos..]
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-            self.pos = plain.map_or(self.bytes.len(), |at| self.pos + at);
-            match self.peek() {
-                None => return Err(self.error("unterminated string")),
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok(());
-                }
-                Some(b'\\') => {
-                    self.pos += 1;
-                    match self.peek() {
-                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
-                            self.pos += 1;
-                        }
-                        Some(b'u') => {
-                            self.pos += 1;
-                            for _ in 0..4 {
-                                match self.peek() {
-                                    Some(b) if b.is_ascii_hexdigit() => self.pos += 1,
-                                    _ => {
-                                        return Err(
-                                            self.error("expected four hex digits after \\u")
-                                        );
-                                    }
-                                }
-                            }
-                        }
-                        _ => return Err(self.error("invalid escape sequence in string")),
-                    }
-                }
-                // The scan stopped here, so this is a control character. (The
-                // input is a `&str`, so multi-byte characters are valid UTF-8.)
-                Some(_) => {
-                    return Err(self.error("control character must be escaped in a string"));
+/// Reads the escape whose backslash is at `i`; returns the position after it.
+fn escape(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
+    match b.get(i + 1) {
+        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => Ok(i + 2),
+        Some(b'u') => {
+            i += 2;
+            for _ in 0..4 {
+                match b.get(i) {
+                    Some(c) if c.is_ascii_hexdigit() => i += 1,
+                    _ => return Err(error(i, "expected four hex digits after \\u")),
                 }
             }
+            Ok(i)
         }
+        _ => Err(error(i + 1, "invalid escape sequence in string")),
     }
+}
 
-    fn number(&mut self) -> Result<(), JsonError> {
-        if self.peek() == Some(b'-') {
-            self.pos += 1;
-        }
-        match self.peek() {
-            Some(b'0') => {
-                self.pos += 1;
-                if let Some(b'0'..=b'9') = self.peek() {
-                    return Err(self.error("leading zeros are not allowed in numbers"));
-                }
-            }
-            Some(b'1'..=b'9') => self.digits(),
-            _ => return Err(self.error("expected a digit")),
-        }
-        if self.peek() == Some(b'.') {
-            self.pos += 1;
-            self.required_digits("expected a digit after the decimal point")?;
-        }
-        if let Some(b'e' | b'E') = self.peek() {
-            self.pos += 1;
-            if let Some(b'+' | b'-') = self.peek() {
-                self.pos += 1;
-            }
-            self.required_digits("expected a digit in the exponent")?;
-        }
-        Ok(())
+#[inline(always)]
+fn digits(b: &[u8], mut i: usize) -> usize {
+    while let Some(b'0'..=b'9') = b.get(i) {
+        i += 1;
     }
+    i
+}
 
-    fn digits(&mut self) {
-        while let Some(b'0'..=b'9') = self.peek() {
-            self.pos += 1;
-        }
+#[inline(always)]
+fn number(b: &[u8], mut i: usize) -> Result<usize, JsonError> {
+    if b.get(i) == Some(&b'-') {
+        i += 1;
     }
-
-    fn required_digits(&mut self, reason: &'static str) -> Result<(), JsonError> {
-        match self.peek() {
-            Some(b'0'..=b'9') => {
-                self.digits();
-                Ok(())
+    match b.get(i) {
+        Some(b'0') => {
+            i += 1;
+            if let Some(b'0'..=b'9') = b.get(i) {
+                return Err(error(i, "leading zeros are not allowed in numbers"));
             }
-            _ => Err(self.error(reason)),
         }
+        Some(b'1'..=b'9') => i = digits(b, i + 1),
+        _ => return Err(error(i, "expected a digit")),
     }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            return Err(error(i, "expected a digit after the decimal point"));
+        }
+        i = digits(b, i);
+    }
+    if let Some(b'e' | b'E') = b.get(i) {
+        i += 1;
+        if let Some(b'+' | b'-') = b.get(i) {
+            i += 1;
+        }
+        if !matches!(b.get(i), Some(b'0'..=b'9')) {
+            return Err(error(i, "expected a digit in the exponent"));
+        }
+        i = digits(b, i);
+    }
+    Ok(i)
 }
 
 #[cfg(test)]
@@ -416,6 +427,148 @@ mod tests {
             let ours = validate(text).is_ok();
             let theirs = serde_json::from_str::<serde_json::Value>(text).is_ok();
             assert_eq!(ours, theirs, "{text:?}");
+        }
+    }
+
+    /// Tricky corners, each against serde_json's verdict (lone surrogates aside, which
+    /// serde_json refuses only when it decodes them into a `String`).
+    #[test]
+    fn tricky_texts_table() {
+        let cases: &[(&str, bool)] = &[
+            // numbers
+            ("0", true),
+            ("-0", true),
+            ("-", false),
+            ("--1", false),
+            ("00", false),
+            ("-01", false),
+            ("0.0", true),
+            ("0.", false),
+            (".0", false),
+            ("1e5", true),
+            ("1E+5", true),
+            ("1e-05", true),
+            ("1e", false),
+            ("1e+", false),
+            ("1.5e3.2", false),
+            ("1ee5", false),
+            ("0x10", false),
+            ("Infinity", false),
+            ("-Infinity", false),
+            ("123456789012345678901234567890", true),
+            ("[1,-2.5e-3,0,10]", true),
+            ("{\"n\":1.}", false),
+            // escapes
+            (r#""\"""#, true),
+            (r#""\\""#, true),
+            (r#""\/""#, true),
+            (r#""\b\f\n\r\t""#, true),
+            (r#""\a""#, false),
+            (r#""\'""#, false),
+            (r#""\u00""#, false),
+            (r#""\u00zz""#, false),
+            (r#""\U0041""#, false),
+            (r#""\u0041""#, true),
+            (r#""\uFFFF""#, true),
+            ("\"\\", false),
+            ("\"\\\"", false),
+            ("\"ab\\\\\"", true),
+            // eight-byte words: a quote, backslash or control character at every offset
+            ("\"0123456\"", true),
+            ("\"01234567\"", true),
+            ("\"012345678\"", true),
+            ("\"0123456\\n789abcdef\"", true),
+            ("\"0123456789abcde\u{1f}\"", false),
+            ("\"\u{7f}\u{80}é✓😀 ünïcødé plain text\"", true),
+            ("\"tab\tinside\"", false),
+            ("\"nul\u{0}inside\"", false),
+            // surrogates, as escapes
+            (r#""\uD83D\uDE00""#, true),
+            // structure and trailing garbage
+            ("{}", true),
+            ("{} ", true),
+            ("{}x", false),
+            ("{}}", false),
+            ("{},", false),
+            ("[] []", false),
+            ("{\"a\":1}\u{0}", false),
+            ("\u{feff}{}", false),
+            ("{\"a\" : 1 , \"b\" :[ ] }", true),
+            ("{\"a\":1,}", false),
+            ("{,}", false),
+            ("{\"a\"1}", false),
+            ("{\"a\":}", false),
+            ("[,1]", false),
+            ("[1,,2]", false),
+            ("{\"a\":[1}", false),
+            ("{1:2}", false),
+            ("trueish", false),
+            ("nulll", false),
+            ("[tru]", false),
+            ("", false),
+            (" ", false),
+        ];
+        for &(text, ok) in cases {
+            assert_eq!(validate(text).is_ok(), ok, "{text:?}");
+            let theirs = serde_json::from_str::<serde_json::Value>(text).is_ok();
+            assert_eq!(ok, theirs, "serde_json disagrees on {text:?}");
+        }
+        // Lone surrogates: well-formed by the grammar (and from `JSON.stringify`).
+        for text in [r#""\uD800""#, r#""\uDC00x""#, r#"{"a":"\ud83d"}"#] {
+            assert_eq!(validate(text), Ok(()), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn depth_limit_counts_objects_and_arrays_alike() {
+        let mixed = |depth: usize| {
+            let open: String = (0..depth)
+                .map(|d| if d % 2 == 0 { "{\"k\":" } else { "[" })
+                .collect();
+            let close: String = (0..depth)
+                .rev()
+                .map(|d| if d % 2 == 0 { "}" } else { "]" })
+                .collect();
+            open + "0" + &close
+        };
+        assert_eq!(validate(&mixed(MAX_DEPTH)), Ok(()));
+        let err = validate(&mixed(MAX_DEPTH + 1)).unwrap_err();
+        assert!(err.to_string().contains("nesting"), "{err}");
+        // Unclosed at the deepest level allowed: an end-of-input error, not a depth one.
+        let unclosed = "[".repeat(MAX_DEPTH);
+        assert!(
+            validate(&unclosed)
+                .unwrap_err()
+                .to_string()
+                .contains("end of input")
+        );
+    }
+
+    #[test]
+    fn objects_are_told_from_other_values() {
+        assert_eq!(validate_object(" {\"a\":1} "), Ok(true));
+        assert_eq!(validate_object("[{}]"), Ok(false));
+        assert_eq!(validate_object("\"{}\""), Ok(false));
+        assert!(validate_object("{").is_err());
+    }
+
+    proptest::proptest! {
+        /// Texts made of JSON's own pieces agree with serde_json, whatever the order.
+        #[test]
+        fn agrees_with_serde_json_on_jsonish_noise(
+            pieces in proptest::collection::vec(
+                proptest::sample::select(vec![
+                    "{", "}", "[", "]", ",", ":", " ", "\"", "\"k\"", "\"v\\n\"", "\\u00e9",
+                    "\\", "0", "-", "1", ".", "e", "+", "12", "true", "null", "fals", "\u{1}",
+                    "é", "\"0123456789\"",
+                ]),
+                0..24,
+            ),
+        ) {
+            let text = pieces.concat();
+            let ours = validate(&text).is_ok();
+            let theirs = serde_json::from_str::<serde_json::Value>(&text).is_ok();
+            proptest::prop_assert_eq!(ours, theirs, "{:?}", text);
         }
     }
 }

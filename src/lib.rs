@@ -286,7 +286,9 @@ pub mod response;
 pub mod testing;
 
 pub use connection::{Closed, Probe, SseConnection, SseResponse};
-pub use event::{DEFAULT_RETRY, Encode, Event, FormattedEvent, format_event, write_event};
+pub use event::{
+    DEFAULT_RETRY, Encode, Event, FormattedEvent, format_event, write_event, write_framed,
+};
 pub use request::{Limits, Request, RequestError, RequestReader};
 
 /// The README's examples, compiled and run as doctests.

@@ -86,9 +86,9 @@ proptest! {
             if let Some(id) = &sent.id {
                 last_event_id.clone_from(id);
             }
-            let retry = sent.retry_ms.filter(|&ms| ms != 1000);
-            if retry.is_some() {
-                last_retry = retry;
+            // A plain event writes every retry, Datastar's default 1000 too.
+            if sent.retry_ms.is_some() {
+                last_retry = sent.retry_ms;
             }
             if sent.data.is_empty() {
                 continue; // no data: the browser dispatches nothing
@@ -97,7 +97,7 @@ proptest! {
             let event_type = if sent.event_type.is_empty() { "message" } else { sent.event_type.as_str() };
             let mut event = testing::MessageEvent::new(event_type, data.join("\n"))
                 .with_last_event_id(last_event_id.clone())
-                .with_retry(retry);
+                .with_retry(sent.retry_ms);
             event.id = sent.id.clone();
             expected.push(event);
         }

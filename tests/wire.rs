@@ -63,9 +63,31 @@ fn events_with_and_without_id_and_retry() {
         chunk("event: a\ndata: 1\n\n"),
         chunk("event: b\nid: x\ndata: 2\n\n"),
         chunk("event: c\nretry: 250\ndata: 3\n\n"),
-        // retry 1000 is the default and left off.
-        chunk("event: d\nid: y\ndata: 4\n\n"),
+        // A plain event writes every retry: EventSource's default is the
+        // browser's, not Datastar's 1000 ms.
+        chunk("event: d\nid: y\nretry: 1000\ndata: 4\n\n"),
         chunk("data: 5\n\n"),
+    ]
+    .concat();
+    assert_eq!(written(sse), expected);
+}
+
+#[test]
+fn datastar_events_leave_the_default_retry_off() {
+    use dstar::datastar::{PatchElements, PatchSignals};
+    let mut sse = started();
+    sse.send_event(PatchElements::new("<p>").retry(Duration::from_secs(1)))
+        .unwrap();
+    sse.send_event(
+        PatchSignals::new("{}")
+            .retry(Duration::from_secs(1))
+            .id("1"),
+    )
+    .unwrap();
+    let expected = [
+        HEAD.to_string(),
+        chunk("event: datastar-patch-elements\ndata: elements <p>\n\n"),
+        chunk("event: datastar-patch-signals\nid: 1\ndata: signals {}\n\n"),
     ]
     .concat();
     assert_eq!(written(sse), expected);

@@ -62,6 +62,36 @@ pub(crate) fn end(buf: &mut Vec<u8>, chunk: Chunk) -> usize {
 /// 16 hex digits hold any `usize` on a 64-bit target.
 const MAX_WIDTH: usize = 16;
 
+/// The longest size line: [`MAX_WIDTH`] digits and CRLF.
+pub(crate) const MAX_SIZE_LINE: usize = MAX_WIDTH + 2;
+
+/// Appends `payload` (not empty) as one chunk, its size line written
+/// directly: for payloads whose length is known before they are written,
+/// such as an event formatted once for many connections.
+#[inline]
+pub(crate) fn write_chunk(buf: &mut Vec<u8>, payload: &[u8]) {
+    debug_assert!(!payload.is_empty(), "an empty chunk would end the body");
+    let mut size = [0; MAX_SIZE_LINE];
+    let size = size_line(&mut size, payload.len());
+    buf.reserve(size.len() + payload.len() + 2);
+    buf.extend_from_slice(size);
+    buf.extend_from_slice(payload);
+    buf.extend_from_slice(b"\r\n");
+}
+
+/// The size line of a chunk of `len` bytes (`len > 0`), made at the end of
+/// `out`: for a payload whose length is known before it is written, so no
+/// room has to be guessed and patched.
+#[inline]
+pub(crate) fn size_line(out: &mut [u8; MAX_SIZE_LINE], len: usize) -> &[u8] {
+    let width = hex_width(len);
+    let start = MAX_WIDTH - width;
+    write_hex(&mut out[start..MAX_WIDTH], len);
+    out[MAX_WIDTH] = b'\r';
+    out[MAX_WIDTH + 1] = b'\n';
+    &out[start..]
+}
+
 fn hex_width(n: usize) -> usize {
     let bits = usize::BITS - n.leading_zeros();
     (bits as usize).div_ceil(4).max(1)
@@ -109,6 +139,36 @@ mod tests {
     fn an_empty_chunk_is_never_written() {
         let (buf, _) = framed(b"", 2);
         assert_eq!(buf, b"head");
+    }
+
+    #[test]
+    fn size_lines_are_exact() {
+        for len in [
+            1usize,
+            9,
+            15,
+            16,
+            17,
+            255,
+            256,
+            4095,
+            4096,
+            70_000,
+            usize::MAX,
+        ] {
+            let mut out = [0; MAX_SIZE_LINE];
+            assert_eq!(size_line(&mut out, len), format!("{len:x}\r\n").as_bytes());
+        }
+    }
+
+    #[test]
+    fn known_length_chunks_match_guessed_ones() {
+        for len in [1usize, 15, 16, 255, 256, 70_000] {
+            let payload = vec![b'x'; len];
+            let mut direct = b"head".to_vec();
+            write_chunk(&mut direct, &payload);
+            assert_eq!(direct, framed(&payload, 2).0);
+        }
     }
 
     #[test]

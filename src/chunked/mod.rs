@@ -5,4 +5,4 @@
 pub(crate) mod decode;
 mod encode;
 
-pub(crate) use encode::{LAST_CHUNK, begin, end};
+pub(crate) use encode::{LAST_CHUNK, MAX_SIZE_LINE, begin, end, size_line, write_chunk};

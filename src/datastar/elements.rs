@@ -5,7 +5,9 @@ use std::io;
 use std::str::FromStr;
 
 use super::PATCH_ELEMENTS;
-use crate::event::{DataWriter, Encode, EventMeta, check_single_line, invalid_input};
+use crate::event::{
+    DataWriter, Encode, EventMeta, Head, OneLine, check_single_line, invalid_input, sealed,
+};
 
 /// How patched elements go into the page.
 ///
@@ -267,34 +269,57 @@ impl<'a> PatchElements<'a> {
         self
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
+
+/// The head of an element patch that has nothing but elements.
+static ELEMENTS_HEAD: Head = Head::new("event: datastar-patch-elements\ndata: elements ");
 
 impl Encode for PatchElements<'_> {
     fn meta(&self) -> EventMeta<'_> {
         self.meta
     }
 
+    /// The common case, no option set and one line of HTML, without scanning
+    /// a constant (see [`Encode::one_line`]).
+    fn one_line(&self, _: sealed::Token) -> io::Result<Option<OneLine<'_>>> {
+        let plain = self.selector.is_empty()
+            && self.mode == ElementPatchMode::Outer
+            && !self.use_view_transition
+            && self.namespace == Namespace::Html
+            && !self.elements.is_empty();
+        // A view-transition selector is checked even where it is not written.
+        if !plain || !self.view_transition_selector.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(OneLine {
+            head: &ELEMENTS_HEAD,
+            id: self.meta.id,
+            retry: self.meta.retry,
+            value: self.elements,
+        }))
+    }
+
     fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
         check_single_line("selector", self.selector)?;
         check_single_line("viewTransitionSelector", self.view_transition_selector)?;
         if !self.selector.is_empty() {
-            data.line("selector ", self.selector)?;
+            data.checked_line("selector ", self.selector);
         }
         if self.mode != ElementPatchMode::Outer {
-            data.line("mode ", self.mode.as_str())?;
+            data.checked_line("mode ", self.mode.as_str());
         }
         if self.use_view_transition {
-            data.line("useViewTransition ", "true")?;
+            data.checked_line("useViewTransition ", "true");
             if !self.view_transition_selector.is_empty() {
-                data.line("viewTransitionSelector ", self.view_transition_selector)?;
+                data.checked_line("viewTransitionSelector ", self.view_transition_selector);
             }
         }
         if self.namespace != Namespace::Html {
-            data.line("namespace ", self.namespace.as_str())?;
+            data.checked_line("namespace ", self.namespace.as_str());
         }
         if !self.elements.is_empty() {
-            data.prefixed("elements ", self.elements)?;
+            data.constant_prefixed("elements ", self.elements);
         }
         Ok(())
     }
@@ -307,6 +332,66 @@ mod tests {
 
     fn text(event: &PatchElements<'_>) -> String {
         format_event(event).unwrap()
+    }
+
+    #[test]
+    fn the_datastar_default_retry_is_left_off_and_others_written() {
+        use std::time::Duration;
+        let elided = text(&PatchElements::new("<p>").retry(crate::DEFAULT_RETRY));
+        assert_eq!(
+            elided,
+            "event: datastar-patch-elements\ndata: elements <p>\n\n"
+        );
+        let sent = text(&PatchElements::new("<p>").retry(Duration::from_millis(1001)));
+        assert!(sent.contains("\nretry: 1001\n"), "{sent}");
+        // As a plain event, the same delay is sent: EventSource's default differs.
+        let plain = format_event(&crate::Event::message("x").retry(crate::DEFAULT_RETRY));
+        assert_eq!(plain.unwrap(), "retry: 1000\ndata: x\n\n");
+        for helper in [
+            format_event(&crate::datastar::PatchSignals::new("{}").retry(crate::DEFAULT_RETRY)),
+            format_event(&crate::datastar::ExecuteScript::new("1").retry(crate::DEFAULT_RETRY)),
+            format_event(&crate::datastar::RemoveSignals::new(&["a"]).retry(crate::DEFAULT_RETRY)),
+        ] {
+            assert!(!helper.unwrap().contains("retry"));
+        }
+    }
+
+    #[test]
+    fn the_constant_head_is_the_event_type_and_prefix() {
+        let event_line = format!("event: {PATCH_ELEMENTS}\n");
+        let (line, start) = ELEMENTS_HEAD.text.split_at(ELEMENTS_HEAD.split);
+        assert_eq!(line, event_line.as_bytes());
+        assert_eq!(start, b"data: elements ");
+    }
+
+    #[test]
+    fn one_line_and_general_paths_write_the_same_bytes() {
+        let cases = [
+            PatchElements::new("<p id=\"a\">1</p>"),
+            PatchElements::new("<p id=\"a\">1</p>").id("7"),
+            PatchElements::new("<p>1</p>").retry(std::time::Duration::from_millis(2500)),
+            PatchElements::new("<p>1</p>")
+                .id("")
+                .retry(crate::DEFAULT_RETRY),
+            PatchElements::new("<a>\r\n</a>").id("x"),
+            PatchElements::new("<p>1</p>").view_transition_selector("#v"),
+            PatchElements::new(""),
+        ];
+        for event in cases {
+            let mut framed = Vec::new();
+            crate::write_framed(&mut framed, &event).unwrap();
+            let text = format_event(&event).unwrap();
+            let size = format!("{:x}\r\n", text.len());
+            assert_eq!(framed, [size.as_bytes(), text.as_bytes(), b"\r\n"].concat());
+        }
+        for bad in [
+            PatchElements::new("<p>").id("a\nb"),
+            PatchElements::new("<p>").id("a\0b"),
+        ] {
+            let mut framed = b"kept".to_vec();
+            assert!(crate::write_framed(&mut framed, &bad).is_err());
+            assert_eq!(framed, b"kept");
+        }
     }
 
     #[test]

@@ -127,7 +127,7 @@ impl<'a> Redirect<'a> {
         self
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
 
 impl Encode for Redirect<'_> {
@@ -225,7 +225,7 @@ impl<'a> ConsoleLog<'a> {
         self
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
 
 impl Encode for ConsoleLog<'_> {
@@ -320,7 +320,7 @@ impl<'a> DispatchEvent<'a> {
         self
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
 
 impl Encode for DispatchEvent<'_> {
@@ -399,7 +399,7 @@ impl<'a> ReplaceUrl<'a> {
         }
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
 
 impl Encode for ReplaceUrl<'_> {
@@ -449,7 +449,7 @@ impl<'a> Prefetch<'a> {
         }
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
 
 impl Encode for Prefetch<'_> {

@@ -87,7 +87,7 @@ impl<'a> ExecuteScript<'a> {
         self
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
 
 impl Encode for ExecuteScript<'_> {
@@ -143,9 +143,9 @@ pub(super) fn write_script(
             ));
         }
     }
-    data.line("mode ", "append")?;
-    data.line("selector ", "body")?;
-    let mut out = data.lines("elements ")?;
+    data.checked_line("mode ", "append");
+    data.checked_line("selector ", "body");
+    let mut out = data.constant_lines("elements ");
     out.push("<script");
     for (name, value) in attributes {
         out.push(" ").push(name).push("=\"");

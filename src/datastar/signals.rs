@@ -4,7 +4,7 @@ use std::io;
 
 use super::PATCH_SIGNALS;
 use super::escape::push_js_string;
-use crate::event::{DataWriter, Encode, EventMeta, Lines, invalid_input};
+use crate::event::{DataWriter, Encode, EventMeta, Head, Lines, OneLine, invalid_input, sealed};
 use crate::json;
 
 /// A `datastar-patch-signals` event: JSON merged into the page's signals
@@ -38,7 +38,84 @@ use crate::json;
 pub struct PatchSignals<'a> {
     meta: EventMeta<'a>,
     signals: &'a str,
+    /// The text is known to be a JSON object (it came as [`Signals`]).
+    checked: bool,
     only_if_missing: bool,
+}
+
+/// JSON object text checked once, as [`PatchSignals`] would check it, so that
+/// sending it again (to many connections, or many times) does not check it
+/// again: see [`PatchSignals::checked`].
+///
+/// ```
+/// use dstar::datastar::{PatchSignals, Signals};
+///
+/// let signals = Signals::new(r#"{"count":1}"#)?;
+/// let event = PatchSignals::checked(signals); // not checked again when written
+/// assert_eq!(
+///     dstar::format_event(&event)?,
+///     "event: datastar-patch-signals\ndata: signals {\"count\":1}\n\n"
+/// );
+/// assert!(Signals::new("[1]").is_err());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Signals<'a>(&'a str);
+
+impl<'a> Signals<'a> {
+    /// Checks that `text` is one well-formed JSON object (RFC 8259, nested no
+    /// deeper than serde_json reads by default); refused with
+    /// [`io::ErrorKind::InvalidInput`] otherwise.
+    pub fn new(text: &'a str) -> io::Result<Self> {
+        check_json_object(text)?;
+        Ok(Signals(text))
+    }
+
+    /// Serializes `value` with serde_json into `out` (cleared first, and
+    /// reusable: its capacity is kept) and takes the text as checked:
+    /// serde_json writes well-formed JSON, so only its kind is looked at (and
+    /// its bytes taken back as a `String` by std's UTF-8 check).
+    /// A value that is not serialized as an object (a number, a list) is
+    /// refused with [`io::ErrorKind::InvalidInput`].
+    ///
+    /// ```
+    /// use dstar::datastar::{PatchSignals, Signals};
+    ///
+    /// #[derive(serde::Serialize)]
+    /// struct Counter { count: u32 }
+    ///
+    /// let mut json = String::new();
+    /// let signals = Signals::serialize(&Counter { count: 2 }, &mut json)?;
+    /// assert_eq!(signals.as_str(), r#"{"count":2}"#);
+    /// let _event = PatchSignals::checked(signals);
+    /// assert!(Signals::serialize(&[1, 2], &mut json).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(feature = "serde")]
+    pub fn serialize<T: serde::Serialize + ?Sized>(
+        value: &T,
+        out: &'a mut String,
+    ) -> io::Result<Self> {
+        out.clear();
+        let mut bytes = std::mem::take(out).into_bytes();
+        let written = serde_json::to_writer(&mut bytes, value);
+        // serde_json writes UTF-8 only; a failed serialization leaves a prefix,
+        // which is cleared below.
+        *out = String::from_utf8(bytes).unwrap_or_default();
+        if let Err(err) = written {
+            out.clear();
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, err));
+        }
+        if !out.starts_with('{') {
+            return Err(invalid_input("signals", out, "are not a JSON object"));
+        }
+        Ok(Signals(out.as_str()))
+    }
+
+    /// The JSON text.
+    pub const fn as_str(&self) -> &'a str {
+        self.0
+    }
 }
 
 impl<'a> PatchSignals<'a> {
@@ -47,6 +124,18 @@ impl<'a> PatchSignals<'a> {
         PatchSignals {
             meta: EventMeta::new(PATCH_SIGNALS),
             signals,
+            checked: false,
+            only_if_missing: false,
+        }
+    }
+
+    /// Patches the signals with JSON that was [checked once](Signals) already:
+    /// writing it scans it only for line breaks.
+    pub const fn checked(signals: Signals<'a>) -> Self {
+        PatchSignals {
+            meta: EventMeta::new(PATCH_SIGNALS),
+            signals: signals.0,
+            checked: true,
             only_if_missing: false,
         }
     }
@@ -57,39 +146,56 @@ impl<'a> PatchSignals<'a> {
         self
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
+
+/// The head of a signal patch without options.
+static SIGNALS_HEAD: Head = Head::new("event: datastar-patch-signals\ndata: signals ");
 
 impl Encode for PatchSignals<'_> {
     fn meta(&self) -> EventMeta<'_> {
         self.meta
     }
 
-    fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
-        check_json_object(self.signals)?;
+    /// Compact JSON without options, checked here and written without
+    /// scanning a constant (see [`Encode::one_line`]).
+    fn one_line(&self, _: sealed::Token) -> io::Result<Option<OneLine<'_>>> {
         if self.only_if_missing {
-            data.line("onlyIfMissing ", "true")?;
+            return Ok(None);
         }
-        data.prefixed("signals ", self.signals)
+        if !self.checked {
+            check_json_object(self.signals)?;
+        }
+        Ok(Some(OneLine {
+            head: &SIGNALS_HEAD,
+            id: self.meta.id,
+            retry: self.meta.retry,
+            value: self.signals,
+        }))
+    }
+
+    fn encode_data(&self, data: &mut DataWriter<'_>) -> io::Result<()> {
+        if !self.checked {
+            check_json_object(self.signals)?;
+        }
+        if self.only_if_missing {
+            data.checked_line("onlyIfMissing ", "true");
+        }
+        data.constant_prefixed("signals ", self.signals);
+        Ok(())
     }
 }
 
 fn check_json_object(signals: &str) -> io::Result<()> {
-    if let Err(err) = json::validate(signals) {
-        return Err(invalid_input(
+    match json::validate_object(signals) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(invalid_input("signals", signals, "are not a JSON object")),
+        Err(err) => Err(invalid_input(
             "signals",
             signals,
             &format!("are not valid JSON: {err}"),
-        ));
+        )),
     }
-    // Well-formed, so the first non-blank byte starts the value.
-    let first = signals
-        .bytes()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-    if first != Some(b'{') {
-        return Err(invalid_input("signals", signals, "are not a JSON object"));
-    }
-    Ok(())
 }
 
 /// A `datastar-patch-signals` event that removes signals, given by their dot paths.
@@ -142,7 +248,7 @@ impl<'a> RemoveSignals<'a> {
         }
     }
 
-    crate::event::id_and_retry_setters!();
+    crate::event::id_and_retry_setters!(datastar);
 }
 
 impl Encode for RemoveSignals<'_> {
@@ -154,7 +260,7 @@ impl Encode for RemoveSignals<'_> {
         for path in self.paths {
             check_path(path)?;
         }
-        write_object(&mut data.lines("signals ")?, self.paths, "");
+        write_object(&mut data.constant_lines("signals "), self.paths, "");
         Ok(())
     }
 }
@@ -236,6 +342,80 @@ mod tests {
             .unwrap();
         assert!(!line.contains('\n'));
         line.to_string()
+    }
+
+    #[test]
+    fn checked_signals_write_what_unchecked_ones_do() {
+        for text in [r#"{"a":1}"#, "{\r\n\"a\": 1\n}", " {} "] {
+            let checked = PatchSignals::checked(Signals::new(text).unwrap())
+                .id("1")
+                .only_if_missing(true);
+            let plain = PatchSignals::new(text).id("1").only_if_missing(true);
+            assert_eq!(
+                format_event(&checked).unwrap(),
+                format_event(&plain).unwrap()
+            );
+            let (checked, plain) = (
+                PatchSignals::checked(Signals::new(text).unwrap()),
+                PatchSignals::new(text),
+            );
+            assert_eq!(
+                format_event(&checked).unwrap(),
+                format_event(&plain).unwrap()
+            );
+        }
+        for bad in ["", "[1]", "{", "{} {}"] {
+            let err = Signals::new(bad).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serialized_signals_are_objects_and_reuse_the_buffer() {
+        let mut json = String::with_capacity(64);
+        let map = std::collections::BTreeMap::from([("a", vec![1, 2]), ("b", vec![])]);
+        let signals = Signals::serialize(&map, &mut json).unwrap();
+        assert_eq!(signals.as_str(), r#"{"a":[1,2],"b":[]}"#);
+        crate::json::validate(signals.as_str()).unwrap();
+        assert!(json.capacity() >= 64);
+        for not_object in [
+            serde_json::json!(1),
+            serde_json::json!([{}]),
+            serde_json::json!("{}"),
+        ] {
+            assert!(Signals::serialize(&not_object, &mut json).is_err());
+        }
+    }
+
+    #[test]
+    fn the_constant_head_is_the_event_type_and_prefix() {
+        let event_line = format!("event: {PATCH_SIGNALS}\n");
+        let (line, start) = SIGNALS_HEAD.text.split_at(SIGNALS_HEAD.split);
+        assert_eq!(line, event_line.as_bytes());
+        assert_eq!(start, b"data: signals ");
+    }
+
+    #[test]
+    fn one_line_and_general_paths_write_the_same_bytes() {
+        for event in [
+            PatchSignals::new(r#"{"a":1}"#),
+            PatchSignals::new(r#"{"a":1}"#)
+                .id("3")
+                .retry(Duration::from_secs(4)),
+            PatchSignals::new("{\n\"a\": 1\n}"),
+            PatchSignals::new("{}").only_if_missing(true),
+        ] {
+            let mut framed = Vec::new();
+            crate::write_framed(&mut framed, &event).unwrap();
+            let text = format_event(&event).unwrap();
+            let size = format!("{:x}\r\n", text.len());
+            assert_eq!(framed, [size.as_bytes(), text.as_bytes(), b"\r\n"].concat());
+        }
+        let mut framed = b"kept".to_vec();
+        assert!(crate::write_framed(&mut framed, &PatchSignals::new("[1]")).is_err());
+        assert!(crate::write_framed(&mut framed, &PatchSignals::new("{\"a\":}")).is_err());
+        assert_eq!(framed, b"kept");
     }
 
     #[test]

@@ -190,7 +190,7 @@ mod tests {
             &["e", "data: x\n"],
             &["e", "id: 7\ndata: x\n\n"],
             &["e", "event: x\nevent: y\ndata: z\n\n"],
-            &["e", "retry: 1000\ndata: x\n\n"],
+            &["e", "retry: 0100\ndata: x\n\n"],
             &["e", ": comment\ndata: x\n\n"],
             &["t", "a", "t", "b", "e", "data: x\n\n"],
         ];

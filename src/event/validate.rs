@@ -1,0 +1,191 @@
+//! The checks that keep user text from breaking framing, and the line-break scan.
+
+use std::io;
+
+/// Refuses an event type that would end its own line.
+pub fn check_event_type(event_type: &str) -> io::Result<()> {
+    check_single_line("event type", event_type)
+}
+
+/// Refuses an event id that would end its own line, or that a browser would
+/// ignore because it contains NUL.
+pub fn check_id(id: &str) -> io::Result<()> {
+    check_single_line("event id", id)?;
+    if id.as_bytes().contains(&0) {
+        return Err(invalid_input(
+            "event id",
+            id,
+            "contains NUL, which browsers ignore",
+        ));
+    }
+    Ok(())
+}
+
+/// Refuses a value that contains CR or LF.
+///
+/// `what` names the value in the error message.
+pub(crate) fn check_single_line(what: &'static str, value: &str) -> io::Result<()> {
+    if find_line_break(value.as_bytes()).is_some() {
+        return Err(invalid_input(
+            what,
+            value,
+            "contains a line break (CR or LF)",
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn invalid_input(what: &str, value: &str, problem: &str) -> io::Error {
+    const SHOWN: usize = 40;
+    let shown = match value.char_indices().nth(SHOWN) {
+        Some((end, _)) => format!("{:?}...", &value[..end]),
+        None => format!("{value:?}"),
+    };
+    crate::error::Refused::error(format!("{what} {shown} {problem}"))
+}
+
+/// Returns the index of the first CR or LF in `text`.
+///
+/// This scan runs over every byte of every event, so it is written for
+/// speed in safe code: 32-byte blocks are tested with a branch-free fold
+/// that the compiler turns into SIMD compares, and only a block with a hit
+/// is searched, a word at a time. A tail shorter than a block is covered by
+/// one last block that overlaps bytes already known to be clean.
+#[inline]
+pub(crate) fn find_line_break(text: &[u8]) -> Option<usize> {
+    let len = text.len();
+    if len < 32 {
+        if len < 8 {
+            return text.iter().position(|&b| b == b'\n' || b == b'\r');
+        }
+        let (words, _) = text.as_chunks::<8>();
+        if let Some(at) = first_break_in_words(words) {
+            return Some(at);
+        }
+        let last = len - 8;
+        let word = text[last..].first_chunk::<8>()?;
+        return first_break_in_words(std::slice::from_ref(word)).map(|at| last + at);
+    }
+    let (blocks, tail) = text.as_chunks::<32>();
+    for (k, block) in blocks.iter().enumerate() {
+        if has_break(block) {
+            return first_break_in_block(block).map(|at| k * 32 + at);
+        }
+    }
+    if tail.is_empty() {
+        return None;
+    }
+    let last = len - 32;
+    let block = text[last..].first_chunk::<32>()?;
+    if !has_break(block) {
+        return None;
+    }
+    first_break_in_block(block).map(|at| last + at)
+}
+
+/// Whether a block holds CR or LF; written without early exit (an `any`
+/// would stop at each byte) so that it compiles to vector compares.
+#[inline(always)]
+fn has_break(block: &[u8; 32]) -> bool {
+    block.iter().fold(0u8, |hit, &b| {
+        hit | u8::from(b == b'\n') | u8::from(b == b'\r')
+    }) != 0
+}
+
+#[inline(always)]
+fn first_break_in_block(block: &[u8; 32]) -> Option<usize> {
+    let (words, _) = block.as_chunks::<8>();
+    first_break_in_words(words)
+}
+
+/// A word at a time: a byte equal to CR or LF makes the matching byte of
+/// `word ^ pattern` zero, and `(x - 0x01..) & !x & 0x80..` flags zero bytes.
+/// The flag of the lowest zero byte is exact (borrows only run upwards), and
+/// that is the only one read.
+#[inline(always)]
+fn first_break_in_words(words: &[[u8; 8]]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LFS: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    const CRS: u64 = u64::from_ne_bytes([b'\r'; 8]);
+    for (k, word) in words.iter().enumerate() {
+        let word = u64::from_le_bytes(*word);
+        let lf = word ^ LFS;
+        let cr = word ^ CRS;
+        let found = (lf.wrapping_sub(ONES) & !lf | cr.wrapping_sub(ONES) & !cr) & HIGHS;
+        if found != 0 {
+            return Some(k * 8 + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    None
+}
+
+/// Returns the text after the line break at `at` (CRLF is one break).
+pub(crate) fn skip_line_break(text: &[u8], at: usize) -> &[u8] {
+    if text[at] == b'\r' && text.get(at + 1) == Some(&b'\n') {
+        &text[at + 2..]
+    } else {
+        &text[at + 1..]
+    }
+}
+
+/// Appends `n` in decimal.
+pub(crate) fn push_decimal(buf: &mut Vec<u8>, mut n: u128) {
+    let mut digits = [0u8; 39];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn find_line_break_agrees_with_a_plain_scan() {
+        let mut cases: Vec<Vec<u8>> = vec![vec![], b"\n".to_vec(), b"\r".to_vec()];
+        // Every position of a break within and around a word boundary, with
+        // neighbours that look like CR/LF to a sloppy bit trick.
+        for len in (0..80).chain([95, 96, 97, 200, 221]) {
+            for at in 0..len {
+                for brk in [b'\n', b'\r'] {
+                    for fill in [b'a', 0x0b, 0x0c, 0x8a, 0x8d, 0x00, 0xff, 0x09] {
+                        let mut v = vec![fill; len];
+                        v[at] = brk;
+                        cases.push(v);
+                    }
+                }
+            }
+            cases.push(vec![b'x'; len]);
+        }
+        for case in cases {
+            let expected = case.iter().position(|&b| b == b'\n' || b == b'\r');
+            assert_eq!(find_line_break(&case), expected, "{case:?}");
+        }
+    }
+
+    #[test]
+    fn error_messages_name_the_value_and_stay_short() {
+        let err = check_id(&format!("{}\n", "x".repeat(100))).unwrap_err();
+        let message = err.to_string();
+        assert!(message.starts_with("event id \"xxxx"), "{message}");
+        assert!(message.contains("line break"), "{message}");
+        assert!(message.len() < 120, "{message}");
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0u128, 7, 10, 999, 1000, u64::MAX as u128, u128::MAX] {
+            let mut buf = Vec::new();
+            push_decimal(&mut buf, n);
+            assert_eq!(buf, n.to_string().as_bytes());
+        }
+    }
+}
