@@ -307,7 +307,7 @@ impl SseResponse {
                 .any(|(n, _)| n.eq_ignore_ascii_case(name))
         };
         buf.extend_from_slice(b"HTTP/1.1 ");
-        event::push_decimal(buf, u128::from(self.status));
+        syntax::push_decimal(buf, u128::from(self.status));
         buf.push(b' ');
         buf.extend_from_slice(reason.as_bytes());
         buf.extend_from_slice(b"\r\n");

@@ -3,9 +3,10 @@
 use std::io;
 use std::time::Duration;
 
-use super::validate::{check_event_type, check_id, find_line_break, push_decimal, skip_line_break};
+use super::validate::{check_event_type, check_id, find_line_break, skip_line_break};
 use super::{DataWriter, Encode, OneLine, data, sealed};
 use crate::chunked;
+use crate::http::syntax::push_decimal;
 
 /// Appends one event to `buf`; on error `buf` is left as it was.
 ///

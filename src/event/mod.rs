@@ -28,7 +28,7 @@ pub use data::{DataWriter, Lines};
 pub(crate) use formatted::write_chunk;
 pub use formatted::{FormattedEvent, format_event, write_comment, write_event, write_framed};
 pub use validate::{check_event_type, check_id};
-pub(crate) use validate::{check_single_line, find_line_break, invalid_input, push_decimal};
+pub(crate) use validate::{check_single_line, find_line_break, invalid_input};
 
 use std::io;
 use std::time::Duration;

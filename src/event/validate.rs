@@ -129,21 +129,6 @@ pub(crate) fn skip_line_break(text: &[u8], at: usize) -> &[u8] {
     }
 }
 
-/// Appends `n` in decimal.
-pub(crate) fn push_decimal(buf: &mut Vec<u8>, mut n: u128) {
-    let mut digits = [0u8; 39];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(&digits[at..]);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,14 +163,5 @@ mod tests {
         assert!(message.starts_with("event id \"xxxx"), "{message}");
         assert!(message.contains("line break"), "{message}");
         assert!(message.len() < 120, "{message}");
-    }
-
-    #[test]
-    fn decimals() {
-        for n in [0u128, 7, 10, 999, 1000, u64::MAX as u128, u128::MAX] {
-            let mut buf = Vec::new();
-            push_decimal(&mut buf, n);
-            assert_eq!(buf, n.to_string().as_bytes());
-        }
     }
 }

@@ -22,7 +22,7 @@ pub(crate) fn push_http_date(buf: &mut Vec<u8>, t: SystemTime) {
     buf.push(b' ');
     buf.extend_from_slice(MONTHS[(month - 1) as usize].as_bytes());
     buf.push(b' ');
-    crate::event::push_decimal(buf, u128::from(year));
+    super::syntax::push_decimal(buf, u128::from(year));
     buf.push(b' ');
     two_digits(buf, in_day / 3600);
     buf.push(b':');

@@ -62,6 +62,21 @@ fn quoted_string_len(bytes: &[u8]) -> Option<usize> {
     }
 }
 
+/// Appends `n` in decimal.
+pub(crate) fn push_decimal(buf: &mut Vec<u8>, mut n: u128) {
+    let mut digits = [0u8; 39];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.extend_from_slice(&digits[at..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +109,14 @@ mod tests {
     fn tokens() {
         assert!(b"X-Accel-Buffering".iter().all(|&b| is_tchar(b)));
         assert!(!is_tchar(b' ') && !is_tchar(b':') && !is_tchar(b'"') && !is_tchar(0xe9));
+    }
+
+    #[test]
+    fn decimals() {
+        for n in [0u128, 7, 10, 999, 1000, u64::MAX as u128, u128::MAX] {
+            let mut buf = Vec::new();
+            push_decimal(&mut buf, n);
+            assert_eq!(buf, n.to_string().as_bytes());
+        }
     }
 }
