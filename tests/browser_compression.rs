@@ -12,16 +12,16 @@
 //! `PATH`); without it the test fails under `CI=true` and is skipped
 //! elsewhere. The Datastar part needs `$DSTAR_DATASTAR_JS`, the directory
 //! holding `datastar.js` (and the modules it imports); without it that part
-//! is skipped with a message, for now even under CI.
+//! fails under `CI=true` and is skipped with a message elsewhere.
 #![cfg(all(unix, feature = "brotli", feature = "gzip", feature = "zstd"))]
+
+mod chromium;
 
 use std::collections::HashMap;
 use std::fs;
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -30,6 +30,8 @@ use dstar::compression::{Compression, Encoding};
 use dstar::datastar::PatchElements;
 use dstar::request::{Limits, RequestReader};
 use dstar::{Event, SseResponse, response};
+
+use chromium::{Browser, find_chromium, under_ci};
 
 /// Events per stream, each sent only once the page has the one before.
 const STEPS: usize = 6;
@@ -325,9 +327,15 @@ fn chromium_decodes_compressed_streams_event_by_event() {
         .map(PathBuf::from)
         .filter(|dir| dir.join("datastar.js").is_file());
     if datastar.is_none() {
+        // .ci/run fetches the client (.ci/datastar-client) and sets it.
+        assert!(
+            !under_ci(),
+            "DSTAR_DATASTAR_JS must name the Datastar client's directory under CI=true"
+        );
         eprintln!(
             "SKIPPED (in part): set DSTAR_DATASTAR_JS to the directory holding datastar.js \
-             to check compressed streams with the real Datastar client too"
+             (.ci/datastar-client fetches it) to check compressed streams with the real \
+             Datastar client too"
         );
     }
     let shared = Arc::new(Shared {
@@ -423,100 +431,8 @@ fn chromium_decodes_compressed_streams_event_by_event() {
 }
 
 fn unavailable(why: &str) {
-    if std::env::var("CI").as_deref() == Ok("true") {
+    if under_ci() {
         panic!("Chromium is required under CI=true: {why}");
     }
     eprintln!("SKIPPED: the compressed-stream browser test needs Chromium: {why}");
-}
-
-// --- Chromium, as in tests/browser.rs -----------------------------------------
-
-fn find_chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("DSTAR_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    None
-}
-
-/// A headless Chromium in a process group of its own, with a fresh
-/// profile; dropping it kills the group and removes the profile.
-struct Browser {
-    child: Child,
-    dir: PathBuf,
-}
-
-impl Browser {
-    fn launch(chromium: &Path, url: &str) -> io::Result<Browser> {
-        let dir =
-            std::env::temp_dir().join(format!("dstar-browser-compression-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        fs::create_dir_all(&dir)?;
-        let log = fs::File::create(dir.join("chromium.log"))?;
-        let child = Command::new(chromium)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--disable-quic",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-extensions",
-                "--disable-dev-shm-usage",
-                "--mute-audio",
-            ])
-            .arg(format!("--user-data-dir={}", dir.join("profile").display()))
-            .arg(url)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .process_group(0)
-            .spawn()?;
-        Ok(Browser { child, dir })
-    }
-
-    fn describe(&mut self) -> String {
-        let log = fs::read_to_string(self.dir.join("chromium.log")).unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        format!("\n--- Chromium's log (last lines) ---\n{}", tail.join("\n"))
-    }
-
-    fn signal_group(&self, signal: &str) {
-        let _ = Command::new("kill")
-            .args([signal, "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        self.signal_group("-TERM");
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline && matches!(self.child.try_wait(), Ok(None)) {
-            thread::sleep(Duration::from_millis(20));
-        }
-        self.signal_group("-KILL");
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for _ in 0..20 {
-            if fs::remove_dir_all(&self.dir).is_ok() || !self.dir.exists() {
-                break;
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::validate::{check_event_type, check_id, find_line_break, skip_line_break};
 use super::{DataWriter, Encode, OneLine, data, sealed};
 use crate::chunked;
-use crate::http::syntax::push_decimal;
+use crate::http::syntax::{decimal, push_decimal};
 
 /// Appends one event to `buf`; on error `buf` is left as it was.
 ///
@@ -166,20 +166,6 @@ fn write_header(buf: &mut Vec<u8>, event_line: &[u8], id: Option<&str>, retry: O
     if let Some(digits) = retry {
         field(buf, b"retry: ", digits);
     }
-}
-
-/// `n` in decimal, at the end of `digits`.
-fn decimal(digits: &mut [u8; 39], mut n: u128) -> &[u8] {
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    &digits[at..]
 }
 
 /// Formats one event as text, without a connection.

@@ -63,8 +63,12 @@ fn quoted_string_len(bytes: &[u8]) -> Option<usize> {
 }
 
 /// Appends `n` in decimal.
-pub(crate) fn push_decimal(buf: &mut Vec<u8>, mut n: u128) {
-    let mut digits = [0u8; 39];
+pub(crate) fn push_decimal(buf: &mut Vec<u8>, n: u128) {
+    buf.extend_from_slice(decimal(&mut [0u8; 39], n));
+}
+
+/// `n` in decimal, written at the end of `digits`.
+pub(crate) fn decimal(digits: &mut [u8; 39], mut n: u128) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;
@@ -74,7 +78,7 @@ pub(crate) fn push_decimal(buf: &mut Vec<u8>, mut n: u128) {
             break;
         }
     }
-    buf.extend_from_slice(&digits[at..]);
+    &digits[at..]
 }
 
 #[cfg(test)]
