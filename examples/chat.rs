@@ -43,6 +43,7 @@ const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
+  <link rel="icon" href="data:,">
   <title>dstar chat</title>
   <script type="module" src="CLIENT_URL"></script>
   <style>

@@ -24,6 +24,7 @@ const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
+  <link rel="icon" href="data:,">
   <title>dstar clock</title>
   <script type="module" src="CLIENT_URL"></script>
   <style>body { font: 2rem system-ui, sans-serif; margin: 3rem; }</style>

@@ -3,6 +3,7 @@ use dstar::{SseResponse, request::RequestReader, response};
 use std::{net::TcpListener, thread, time::Duration};
 
 const PAGE: &str = r#"<!doctype html>
+<link rel="icon" href="data:,">
 <script type="module" src="CLIENT_URL"></script>
 <body data-signals="{count: 0}">
   <button data-on:click="@post('/click')">Clicked <span data-text="$count"></span> times</button>

@@ -416,6 +416,7 @@ const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
+  <link rel="icon" href="data:,">
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>dstar demo</title>
   <script type="module" src="CLIENT_URL"></script>

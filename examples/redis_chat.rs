@@ -51,6 +51,7 @@ const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
+  <link rel="icon" href="data:,">
   <title>dstar chat on __INSTANCE__</title>
   <script type="module" src="CLIENT_URL"></script>
   <style>

@@ -41,6 +41,7 @@ const PAGE: &str = r#"<!doctype html>
 <html lang="en">
 <head>
   <meta charset="utf-8">
+  <link rel="icon" href="data:,">
   <title>dstar on tiny_http</title>
   <script type="module" src="CLIENT_URL"></script>
   <style>body { font: 1.5rem system-ui, sans-serif; margin: 3rem; }</style>

@@ -571,8 +571,9 @@ impl Tab {
 
     /// What went wrong in the page since `mark`: uncaught exceptions,
     /// console errors and warnings, browser log errors, failed requests and
-    /// error responses. A request the page itself cancelled is not a
-    /// failure, nor is the browser's own request for `/favicon.ico`.
+    /// error responses (the examples' pages carry an inline icon, so even the
+    /// browser's own `/favicon.ico` request would count). A request the page
+    /// itself cancelled is not a failure.
     pub fn problems_since(&self, mark: Mark) -> Vec<Problem> {
         let mut urls = HashMap::new();
         let mut problems = Vec::new();
@@ -635,11 +636,6 @@ impl Tab {
                 .or_else(|| params["response"]["url"].as_str().map(str::to_string))
                 .or_else(|| params["entry"]["url"].as_str().map(str::to_string))
                 .unwrap_or_default();
-            // The browser asks for /favicon.ico by itself, and none of the
-            // examples has one: that 404 is not the page's doing.
-            if url.ends_with("/favicon.ico") {
-                continue;
-            }
             problems.push(Problem { text, url });
         }
         problems
