@@ -41,7 +41,10 @@
 //! Options: `--subscribers N[,N...]` (default 100,1000,10000), `--seconds S`
 //! (default 10), `--rate R` events per second (default 10), `--size B` bytes
 //! of data per event (default: just the sequence number and time stamp),
-//! `--writers W` shared writer threads (default: the hub's, one per core).
+//! `--writers W` shared writer threads (default: the hub's, one per core),
+//! `--baseline`: no hub; the publishing thread writes each event to every
+//! connection itself with `send_event`, one after another — what the same
+//! deliveries cost without the hub, over the same sockets and client.
 //!
 //! Linux only (epoll, getrusage, setrlimit, /proc); elsewhere it says so and
 //! exits, so that `cargo bench --no-run` and clippy work on every platform.

@@ -20,6 +20,9 @@ struct Options {
     size: usize,
     port: u16,
     writers: usize,
+    /// No hub: the publishing thread writes each event to every connection
+    /// itself, one `send_event` after another, as the baseline.
+    baseline: bool,
 }
 
 pub fn main() {
@@ -35,6 +38,7 @@ pub fn main() {
         size: 0,
         port: 0,
         writers: 0,
+        baseline: false,
     };
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -57,6 +61,7 @@ pub fn main() {
             "--writers" => {
                 options.writers = value().parse().unwrap_or_else(|_| usage("bad --writers"))
             }
+            "--baseline" => options.baseline = true,
             // `cargo bench` passes this to every bench target.
             "--bench" => {}
             other => usage(&format!("unknown argument {other}")),
@@ -76,7 +81,8 @@ pub fn main() {
 fn usage(problem: &str) -> ! {
     eprintln!(
         "hub_load: {problem}\n\
-         usage: hub_load [--subscribers N[,N...]] [--seconds S] [--rate R] [--size BYTES]"
+         usage: hub_load [--subscribers N[,N...]] [--seconds S] [--rate R] [--size BYTES] \\
+         [--writers W] [--baseline]"
     );
     std::process::exit(2);
 }
@@ -100,6 +106,7 @@ fn driver(options: &Options) -> io::Result<()> {
             .args(["--rate", &options.rate.to_string()])
             .args(["--size", &options.size.to_string()])
             .args(["--writers", &options.writers.to_string()])
+            .args(options.baseline.then_some("--baseline"))
             .stderr(Stdio::inherit())
             .output()?;
         let text = String::from_utf8_lossy(&output.stdout);
@@ -162,19 +169,23 @@ fn server(options: &Options) -> io::Result<()> {
     let connecting = Instant::now();
     let acceptor = {
         let hub = Arc::clone(&hub);
+        let baseline = options.baseline;
         thread::Builder::new()
             .name("accept".into())
-            .spawn(move || accept(&listener, &hub, n))?
+            .spawn(move || accept(&listener, &hub, n, baseline))?
     };
     let ready = client_lines.next().transpose()?.unwrap_or_default();
     if ready != "ready" {
         return Err(other(format!("the client did not get ready: {ready:?}")));
     }
-    acceptor
+    let mut direct = acceptor
         .join()
         .map_err(|_| other("the acceptor panicked"))??;
     let connect_time = connecting.elapsed();
-    if hub.stats().subscribers != n {
+    // Deliveries the baseline made itself; the hub counts its own.
+    let mut direct_delivered = 0;
+    let delivered = |direct_delivered: u64| hub.stats().delivered + direct_delivered;
+    if !options.baseline && hub.stats().subscribers != n {
         return Err(other(format!("only {:?} subscribed", hub.stats())));
     }
     // Let every writer thread reach its idle wait before measuring.
@@ -191,7 +202,7 @@ fn server(options: &Options) -> io::Result<()> {
     let padding = "x".repeat(options.size);
     let drops_before = softnet_drops();
     let cpu_start = cpu_time();
-    let delivered_start = hub.stats().delivered;
+    let delivered_start = delivered(0);
     let period = Duration::from_secs(1) / options.rate as u32;
     let start = Instant::now();
     // How long the hub took to write each event to every subscriber, seen
@@ -206,12 +217,21 @@ fn server(options: &Options) -> io::Result<()> {
         }
         let data = format!("{seq} {} {padding}", monotonic_ns());
         let published = Instant::now();
-        hub.publish(Event::new("tick").data(&data).id(&seq.to_string()))?;
+        let id = seq.to_string();
+        let event = Event::new("tick").data(&data).id(&id);
+        if options.baseline {
+            for conn in &mut direct {
+                conn.send_event(event)?;
+                direct_delivered += 1;
+            }
+        } else {
+            hub.publish(event)?;
+        }
         publish_ms.push(published.elapsed().as_secs_f64() * 1e3);
         let next = start + period * (seq as u32 + 1);
         let target = delivered_start + (seq + 1) * n as u64;
         while Instant::now() < next {
-            if hub.stats().delivered >= target {
+            if delivered(direct_delivered) >= target {
                 fan_out_ms.push(published.elapsed().as_secs_f64() * 1e3);
                 break;
             }
@@ -238,12 +258,12 @@ fn server(options: &Options) -> io::Result<()> {
     );
     let expected = n as u64 * events;
     let deadline = Instant::now() + Duration::from_secs(60);
-    while hub.stats().delivered - delivered_start < expected && Instant::now() < deadline {
+    while delivered(direct_delivered) - delivered_start < expected && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(5));
     }
     let cpu = cpu_time() - cpu_start;
     let stats = hub.stats();
-    let delivered = stats.delivered - delivered_start;
+    let delivered = delivered(direct_delivered) - delivered_start;
     let cpu_per_event = cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64;
     println!(
         "N={n}: published {events} events in {:.2} s; server CPU {:.2} s for {delivered} \
@@ -275,8 +295,15 @@ fn server(options: &Options) -> io::Result<()> {
 }
 
 /// Accepts `n` connections: reads each request, starts its event stream and
-/// hands it to the hub, as a server's connection handler would.
-fn accept(listener: &TcpListener, hub: &Hub, n: usize) -> io::Result<()> {
+/// hands it to the hub, as a server's connection handler would; for the
+/// baseline, returns the connections instead.
+fn accept(
+    listener: &TcpListener,
+    hub: &Hub,
+    n: usize,
+    baseline: bool,
+) -> io::Result<Vec<SseConnection<TcpStream>>> {
+    let mut direct = Vec::new();
     for _ in 0..n {
         let (mut socket, _) = listener.accept()?;
         socket.set_read_timeout(Some(Duration::from_secs(10)))?;
@@ -287,9 +314,13 @@ fn accept(listener: &TcpListener, hub: &Hub, n: usize) -> io::Result<()> {
             return Err(other(format!("unexpected request for {}", request.path())));
         }
         let conn = SseConnection::start_socket(socket)?;
-        hub.subscribe(conn, Subscription::new())?;
+        if baseline {
+            direct.push(conn);
+        } else {
+            hub.subscribe(conn, Subscription::new())?;
+        }
     }
-    Ok(())
+    Ok(direct)
 }
 
 /// One client connection, read without blocking.

@@ -274,6 +274,7 @@ impl Hub {
                     next_event: 0,
                     next_shard: 0,
                     subscribers: HashMap::new(),
+                    compressed: 0,
                     keys: HashMap::new(),
                     ring: VecDeque::new(),
                     threads: Vec::new(),
@@ -373,6 +374,7 @@ impl Hub {
             let taken_over = &shared.counters.taken_over;
             taken_over.fetch_add(1, Ordering::Relaxed);
         }
+        state.compressed += usize::from(compressed);
         state.subscribers.insert(id, Arc::clone(&new));
         shared.counters.subscribed.fetch_add(1, Ordering::Relaxed);
         {
@@ -543,8 +545,7 @@ impl Hub {
     pub fn stats(&self) -> Stats {
         let (subscribers, compressed) = {
             let state = self.shared.lock_state();
-            let compressed = state.subscribers.values().filter(|s| s.compressed).count();
-            (state.subscribers.len(), compressed)
+            (state.subscribers.len(), state.compressed)
         };
         let c = &self.shared.counters;
         Stats {

@@ -113,6 +113,7 @@ impl Shared {
     /// end the stream; returns it if it was still registered.
     pub(super) fn remove(&self, state: &mut State, id: u64, end: End) -> Option<Arc<Sub>> {
         let sub = state.subscribers.remove(&id)?;
+        state.compressed -= usize::from(sub.compressed);
         if let Some(key) = &sub.key
             && state.keys.get(key) == Some(&id)
         {
@@ -178,6 +179,10 @@ pub(super) struct State {
     /// The writer the next subscriber joins: round robin.
     pub(super) next_shard: usize,
     pub(super) subscribers: HashMap<u64, Arc<Sub>>,
+    /// How many of `subscribers` are compressed: counted as they come and
+    /// go, so that `stats` (which servers poll) does not walk them all
+    /// under the lock `publish` needs.
+    pub(super) compressed: usize,
     /// Takeover keys, and the subscriber that holds each.
     pub(super) keys: HashMap<String, u64>,
     /// The most recent events, oldest first, for replay.
