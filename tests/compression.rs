@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::FailAfter;
+use common::{FailAfter, session};
 use dstar::compression::{Compression, Encoding};
 use dstar::testing::{self, ContentDecoder};
 use dstar::{Closed, Event, FormattedEvent, Request, SseConnection, SseResponse};
@@ -302,53 +302,23 @@ fn large_and_incompressible_events_round_trip() {
 
 // --- writers failing at every byte ------------------------------------------
 
-fn session<W: Write>(writer: W, encoding: Encoding) -> (Vec<io::Result<()>>, Option<W>) {
-    let mut results = Vec::new();
-    let start = SseResponse::new()
+/// A session whose stream is compressed in `encoding`.
+fn compressed(encoding: Encoding) -> SseResponse {
+    SseResponse::new()
         .without_date()
         .accept_encoding("gzip, deflate, br, zstd")
         .compression(Compression::new().prefer(&[encoding]))
-        .start(writer);
-    let mut sse = match start {
-        Ok(sse) => sse,
-        Err(e) => return (vec![Err(e)], None),
-    };
-    let big = "z".repeat(3000);
-    results.push(sse.send_event(Event::new("a").data("one")).map(drop));
-    results.push(
-        sse.send_event(Event::new("b").data("two\r\nlines").id("2"))
-            .map(drop),
-    );
-    results.push(sse.send_comment("note").map(drop));
-    results.push(sse.queue_event(Event::message(big.as_str())).map(drop));
-    results.push(sse.queue_event(Event::message("")).map(drop));
-    results.push(sse.flush().map(drop));
-    results.push(sse.check_connection().map(drop));
-    results.push(
-        sse.send_all([Event::message("x"), Event::message("y")])
-            .map(drop),
-    );
-    match sse.finish() {
-        Ok(writer) => {
-            results.push(Ok(()));
-            (results, Some(writer))
-        }
-        Err(e) => {
-            results.push(Err(e));
-            (results, None)
-        }
-    }
 }
 
 #[test]
 fn a_failure_at_any_byte_of_a_compressed_stream_closes_it_and_nothing_follows() {
     for encoding in codecs() {
-        let (results, full) = session(Vec::new(), encoding);
+        let (results, full) = session(compressed(encoding), Vec::new());
         assert!(results.iter().all(Result::is_ok));
         let full = full.unwrap();
         for budget in 0..=full.len() {
             let mut writer = FailAfter::new(budget);
-            let (results, finished) = session(&mut writer, encoding);
+            let (results, finished) = session(compressed(encoding), &mut writer);
             let finished = finished.is_some();
             assert_eq!(
                 writer.written[..],

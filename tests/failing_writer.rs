@@ -4,52 +4,17 @@
 
 mod common;
 
-use common::{Choppy, FailAfter};
+use common::{Choppy, FailAfter, session};
 use dstar::{Closed, Event, SseConnection, SseResponse};
 use std::io::{self, Write};
-use std::time::Duration;
 
-/// One of everything a session can do.
-fn session<W: Write>(writer: W) -> (Vec<io::Result<()>>, Option<W>) {
-    let mut results = Vec::new();
-    let mut sse = match SseResponse::new().without_date().start(writer) {
-        Ok(sse) => sse,
-        Err(e) => return (vec![Err(e)], None),
-    };
-    let big = "z".repeat(300);
-    results.push(sse.send_event(Event::new("a").data("one")).map(drop));
-    results.push(
-        sse.send_event(
-            Event::new("b")
-                .data("two\r\nlines")
-                .id("2")
-                .retry(Duration::from_secs(3)),
-        )
-        .map(drop),
-    );
-    results.push(sse.send_comment("note").map(drop));
-    results.push(sse.queue_event(Event::message(big.as_str())).map(drop));
-    results.push(sse.queue_event(Event::message("")).map(drop));
-    results.push(sse.flush().map(drop));
-    results.push(sse.check_connection().map(drop));
-    results.push(
-        sse.send_all([Event::message("x"), Event::message("y")])
-            .map(drop),
-    );
-    match sse.finish() {
-        Ok(writer) => {
-            results.push(Ok(()));
-            (results, Some(writer))
-        }
-        Err(e) => {
-            results.push(Err(e));
-            (results, None)
-        }
-    }
+/// The head every session here starts with: the default one, without `Date`.
+fn plain() -> SseResponse {
+    SseResponse::new().without_date()
 }
 
 fn full_output() -> Vec<u8> {
-    let (results, writer) = session(Vec::new());
+    let (results, writer) = session(plain(), Vec::new());
     assert!(results.iter().all(Result::is_ok));
     writer.unwrap()
 }
@@ -59,7 +24,7 @@ fn a_failure_at_any_byte_closes_the_connection_and_nothing_follows() {
     let full = full_output();
     for budget in 0..=full.len() {
         let mut writer = FailAfter::new(budget);
-        let (results, finished) = session(&mut writer);
+        let (results, finished) = session(plain(), &mut writer);
         let finished = finished.is_some();
         let written = &writer.written;
         assert_eq!(
@@ -97,7 +62,7 @@ fn a_failure_at_any_byte_closes_the_connection_and_nothing_follows() {
 #[test]
 fn short_writes_and_interrupts_still_produce_the_exact_stream() {
     let mut choppy = Choppy::default();
-    let (results, _) = session(&mut choppy);
+    let (results, _) = session(plain(), &mut choppy);
     assert!(results.iter().all(Result::is_ok), "{results:?}");
     assert_eq!(choppy.written, full_output());
 }

@@ -2,6 +2,9 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::io::{self, Write};
+use std::time::Duration;
+
+use dstar::{Event, SseResponse};
 
 /// Records every `write` call and counts flushes.
 #[derive(Debug, Default)]
@@ -98,5 +101,45 @@ impl Write for Choppy {
             return Err(io::ErrorKind::Interrupted.into());
         }
         Ok(())
+    }
+}
+
+/// One of everything a session can do, on a connection started with
+/// `response`: the results of each call, and the writer if it finished.
+pub fn session<W: Write>(response: SseResponse, writer: W) -> (Vec<io::Result<()>>, Option<W>) {
+    let mut results = Vec::new();
+    let mut sse = match response.start(writer) {
+        Ok(sse) => sse,
+        Err(e) => return (vec![Err(e)], None),
+    };
+    let big = "z".repeat(3000); // an event larger than the others, queued
+    results.push(sse.send_event(Event::new("a").data("one")).map(drop));
+    results.push(
+        sse.send_event(
+            Event::new("b")
+                .data("two\r\nlines")
+                .id("2")
+                .retry(Duration::from_secs(3)),
+        )
+        .map(drop),
+    );
+    results.push(sse.send_comment("note").map(drop));
+    results.push(sse.queue_event(Event::message(big.as_str())).map(drop));
+    results.push(sse.queue_event(Event::message("")).map(drop));
+    results.push(sse.flush().map(drop));
+    results.push(sse.check_connection().map(drop));
+    results.push(
+        sse.send_all([Event::message("x"), Event::message("y")])
+            .map(drop),
+    );
+    match sse.finish() {
+        Ok(writer) => {
+            results.push(Ok(()));
+            (results, Some(writer))
+        }
+        Err(e) => {
+            results.push(Err(e));
+            (results, None)
+        }
     }
 }
