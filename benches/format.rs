@@ -18,29 +18,29 @@ use std::hint::black_box;
 use std::io::{self, Write};
 use std::time::Instant;
 
-/// Runs `f` `events` times, three rounds; returns the median nanoseconds per
-/// event and the bytes one event produced.
-fn measure(events: usize, mut f: impl FnMut(&mut Vec<u8>)) -> (f64, usize) {
-    let mut buf = Vec::with_capacity(1 << 17);
-    f(&mut buf);
-    let per_event = buf.len();
-    let mut rounds: Vec<f64> = (0..3)
-        .map(|_| {
+/// Rounds per shape. Every round runs each contender once, one after the
+/// other, so that a ratio is taken between runs a few milliseconds apart:
+/// this machine's speed drifts by half from one second to the next.
+const ROUNDS: usize = 9;
+
+/// Runs `f` `events` times; returns the nanoseconds per event.
+fn round(events: usize, buf: &mut Vec<u8>, f: &mut impl FnMut(&mut Vec<u8>)) -> f64 {
+    buf.clear();
+    let start = Instant::now();
+    for _ in 0..events {
+        f(buf);
+        // A connection writes its queue out at 8 KiB; so does this.
+        if buf.len() >= 8 * 1024 {
             buf.clear();
-            let start = Instant::now();
-            for _ in 0..events {
-                f(&mut buf);
-                // A connection writes its queue out at 8 KiB; so does this.
-                if buf.len() >= 8 * 1024 {
-                    buf.clear();
-                }
-            }
-            black_box(&buf);
-            start.elapsed().as_secs_f64() * 1e9 / events as f64
-        })
-        .collect();
-    rounds.sort_by(f64::total_cmp);
-    (rounds[1], per_event)
+        }
+    }
+    black_box(&buf);
+    start.elapsed().as_secs_f64() * 1e9 / events.max(1) as f64
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// The shapes of the issue: a ~200-byte one-line element, a small signals
@@ -114,7 +114,7 @@ impl Write for Discard {
 }
 
 fn main() {
-    let mut events = 1_000_000;
+    let mut events = 2_700_000;
     // `--only dstar` runs one contender and `--shape 2` one shape, for a profiler.
     let mut only = None;
     let mut only_shape = None;
@@ -128,7 +128,10 @@ fn main() {
         }
     }
     let runs = |name: &str| only.as_deref().is_none_or(|o| o == name);
-    println!("{events} events per round, median of 3 rounds\n");
+    println!(
+        "{} events per contender per round, {ROUNDS} interleaved rounds; medians, and ratios are medians of per-round ratios\n",
+        events / ROUNDS
+    );
     println!(
         "{:<28} {:>10} {:>10} {:>10} {:>10} {:>9} {:>11} {:>11} {:>14}",
         "shape",
@@ -156,7 +159,7 @@ fn main() {
                 .map(|l| data_prefix.len() + l.len() + 1)
                 .sum::<usize>()
             + 1;
-        let (hand, bytes) = measure(if runs("hand") { events } else { 1 }, |buf| {
+        let mut hand = |buf: &mut Vec<u8>| {
             // The size line, as a hand-written framer makes it per event.
             let size = black_box(payload);
             let mut hex = [0u8; 18];
@@ -179,11 +182,11 @@ fn main() {
                 buf.push(b'\n');
             }
             buf.extend_from_slice(b"\n\r\n");
-        });
+        };
 
         // By hand, splitting per event: a pass for the size, a pass to copy.
         let text = shape.text.as_str();
-        let (split, _) = measure(if runs("split") { events } else { 1 }, |buf| {
+        let mut split = |buf: &mut Vec<u8>| {
             let text = black_box(text);
             let size = event_line.len()
                 + text
@@ -211,7 +214,7 @@ fn main() {
                 buf.push(b'\n');
             }
             buf.extend_from_slice(b"\n\r\n");
-        });
+        };
 
         // dstar: validated, split and framed into the connection's own
         // buffer, which it writes out (here: drops) at 8 KiB.
@@ -220,7 +223,7 @@ fn main() {
         let mut sse = SseResponse::new().start(Discard).unwrap();
         let signals = shape.event_type == "datastar-patch-signals";
         let checked = Signals::new(if shape.checked { &shape.text } else { "{}" }).unwrap();
-        let (ours, _) = measure(if runs("dstar") { events } else { 1 }, |_| {
+        let mut ours = |_: &mut Vec<u8>| {
             if shape.checked {
                 sse.queue_event(PatchSignals::checked(checked)).unwrap();
             } else if signals {
@@ -228,29 +231,44 @@ fn main() {
             } else {
                 sse.queue_event(PatchElements::new(&shape.text)).unwrap();
             }
-        });
+        };
 
         // datastar 0.4: owned strings in, Display out.
-        let (peer, _) = measure(if runs("datastar") { events } else { 1 }, |buf| {
+        let mut peer = |buf: &mut Vec<u8>| {
             let event: DatastarEvent = if shape.event_type == "datastar-patch-signals" {
                 PeerPatchSignals::new(shape.text.as_str()).into_datastar_event()
             } else {
                 PeerPatchElements::new(shape.text.as_str()).into_datastar_event()
             };
             let _ = write!(buf, "{event}");
-        });
+        };
 
+        let mut bytes = Vec::new();
+        hand(&mut bytes);
+        let bytes = bytes.len();
+        let count = |name: &str| if runs(name) { events / ROUNDS } else { 0 };
+        let mut buf = Vec::with_capacity(1 << 17);
+        let mut times: [Vec<f64>; 4] = Default::default();
+        for _ in 0..ROUNDS {
+            times[0].push(round(count("hand"), &mut buf, &mut hand));
+            times[1].push(round(count("split"), &mut buf, &mut split));
+            times[2].push(round(count("dstar"), &mut buf, &mut ours));
+            times[3].push(round(count("datastar"), &mut buf, &mut peer));
+        }
+        let ratio =
+            |a: usize, b: usize| median((0..ROUNDS).map(|r| times[a][r] / times[b][r]).collect());
+        let ns = |a: usize| median(times[a].clone());
         println!(
             "{:<28} {:>8.1}ns {:>8.1}ns {:>8.1}ns {:>8.1}ns {:>9.0} {:>10.2}x {:>10.2}x {:>13.2}x",
             shape.name,
-            hand,
-            split,
-            ours,
-            peer,
-            bytes as f64 / ours * 1e3,
-            ours / hand,
-            ours / split,
-            peer / ours,
+            ns(0),
+            ns(1),
+            ns(2),
+            ns(3),
+            bytes as f64 / ns(2) * 1e3,
+            ratio(2, 0),
+            ratio(2, 1),
+            ratio(3, 2),
         );
     }
 }

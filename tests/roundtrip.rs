@@ -1,7 +1,8 @@
 //! Whatever text goes in, a browser either gets exactly the event that was
 //! sent or the call is refused: never an extra field, never an extra event.
 
-use dstar::{Event, FormattedEvent, SseResponse, testing};
+use dstar::datastar::{PatchElements, PatchSignals};
+use dstar::{Event, FormattedEvent, SseResponse, format_event, testing, write_framed};
 use proptest::prelude::*;
 use std::io;
 use std::time::Duration;
@@ -146,6 +147,49 @@ proptest! {
             prop_assert!(stream.events.len() <= 1);
             prop_assert!(!stream.pending);
             prop_assert!(stream.comments.is_empty());
+        }
+    }
+
+    #[test]
+    fn framed_datastar_events_are_the_formatted_ones_in_one_chunk(
+        text in prop_oneof![3 => "[ -~]{0,300}", 2 => nasty_text()],
+        id in prop::option::of(nasty_text()),
+        retry_ms in prop::option::of(0..5000u64),
+        signals in any::<bool>(),
+    ) {
+        // `write_framed` takes a path of its own for the Datastar events
+        // without options; it must give exactly the general formatter's
+        // bytes, or the same refusal, whatever the text, id and retry.
+        let elements = PatchElements::new(&text);
+        let patch = PatchSignals::new(&text);
+        let (mut elements, mut patch) = match &id {
+            Some(id) => (elements.id(id), patch.id(id)),
+            None => (elements, patch),
+        };
+        if let Some(ms) = retry_ms {
+            elements = elements.retry(Duration::from_millis(ms));
+            patch = patch.retry(Duration::from_millis(ms));
+        }
+        let (formatted, framed) = if signals {
+            let mut framed = b"before".to_vec();
+            (format_event(&patch), write_framed(&mut framed, &patch).map(|()| framed))
+        } else {
+            let mut framed = b"before".to_vec();
+            (format_event(&elements), write_framed(&mut framed, &elements).map(|()| framed))
+        };
+        match (formatted, framed) {
+            (Ok(text), Ok(framed)) => {
+                let expected = [
+                    b"before".as_slice(),
+                    format!("{:x}\r\n", text.len()).as_bytes(),
+                    text.as_bytes(),
+                    b"\r\n",
+                ]
+                .concat();
+                prop_assert_eq!(framed, expected);
+            }
+            (Err(a), Err(b)) => prop_assert_eq!(a.kind(), b.kind()),
+            (a, b) => prop_assert!(false, "formatted {:?}, framed {:?}", a, b.map(String::from_utf8)),
         }
     }
 }

@@ -5,4 +5,4 @@
 pub(crate) mod decode;
 mod encode;
 
-pub(crate) use encode::{LAST_CHUNK, MAX_SIZE_LINE, begin, end, size_line, write_chunk};
+pub(crate) use encode::{LAST_CHUNK, MAX_SIZE_LINE, begin, end, push_size_line, write_chunk};

@@ -111,12 +111,30 @@ pub(crate) fn write_chunk(
 /// text: the id, and the value for its line breaks.
 ///
 /// A value of one line (the common case) has its length known before a byte
-/// is written: the size line, the constant head, id and retry, the value and
-/// the event's end go out with one reservation. A value of several lines
-/// takes the chunk's size by guess and patch, as the general path does, but
-/// still skips the constants' scans and the first line's second scan.
+/// is written: the size line, the constant head, the value and the event's
+/// end go out with one reservation. An event with an id or retry, or a value
+/// of several lines, takes [`write_one_line_in_full`].
 #[inline]
 fn write_one_line(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) -> io::Result<usize> {
+    let value = one.value.as_bytes();
+    if one.id.is_some() || one.retry.is_some() || find_line_break(value).is_some() {
+        return write_one_line_in_full(buf, one, width);
+    }
+    let len = one.head.text.len() + value.len() + 2;
+    buf.reserve(chunked::MAX_SIZE_LINE + len + 2);
+    let width = chunked::push_size_line(buf, len);
+    one.head.push(buf);
+    buf.extend_from_slice(value);
+    buf.extend_from_slice(b"\n\n\r\n");
+    Ok(width)
+}
+
+/// [`write_one_line`] with an id or retry, or a value of several lines. A
+/// value of one line still has its length known up front; one of several
+/// lines takes the chunk's size by guess and patch, as the general path
+/// does, but still skips the constants' scans.
+#[inline(never)]
+fn write_one_line_in_full(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) -> io::Result<usize> {
     let value = one.value.as_bytes();
     if let Some(id) = one.id {
         check_id(id)?;
@@ -141,19 +159,13 @@ fn write_one_line(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) -> io::Res
     if let Some(digits) = retry {
         len += "retry: \n".len() + digits.len();
     }
-    let mut size = [0u8; chunked::MAX_SIZE_LINE];
-    let size = chunked::size_line(&mut size, len);
-    buf.reserve(size.len() + len + 2);
-    buf.extend_from_slice(size);
-    if one.id.is_none() && retry.is_none() {
-        buf.extend_from_slice(one.head.text);
-    } else {
-        write_header(buf, event_line, one.id, retry);
-        buf.extend_from_slice(data_start);
-    }
+    buf.reserve(chunked::MAX_SIZE_LINE + len + 2);
+    let width = chunked::push_size_line(buf, len);
+    write_header(buf, event_line, one.id, retry);
+    buf.extend_from_slice(data_start);
     buf.extend_from_slice(value);
     buf.extend_from_slice(b"\n\n\r\n");
-    Ok(size.len() - 2)
+    Ok(width)
 }
 
 /// The `event:` line, then the id and retry lines if there are any.
