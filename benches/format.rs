@@ -43,6 +43,9 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
+/// The issue's small signals: a 64-byte JSON object.
+const SIGNALS: &str = r#"{"count":42,"user":{"name":"ann","mail":"a@example.org"},"on":1}"#;
+
 /// The shapes of the issue: a ~200-byte one-line element, a small signals
 /// patch, a five-line element.
 struct Shape {
@@ -76,10 +79,10 @@ fn shapes() -> Vec<Shape> {
             checked: false,
         },
         Shape {
-            name: "small signals",
+            name: "small signals (64 B)",
             event_type: "datastar-patch-signals",
             prefix: "signals ",
-            text: r#"{"count":42,"user":{"name":"ann"}}"#.to_string(),
+            text: SIGNALS.to_string(),
             checked: false,
         },
         Shape {
@@ -90,10 +93,10 @@ fn shapes() -> Vec<Shape> {
             checked: false,
         },
         Shape {
-            name: "small signals, pre-checked",
+            name: "64-B signals, pre-checked",
             event_type: "datastar-patch-signals",
             prefix: "signals ",
-            text: r#"{"count":42,"user":{"name":"ann"}}"#.to_string(),
+            text: SIGNALS.to_string(),
             checked: true,
         },
     ]
