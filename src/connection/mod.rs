@@ -312,6 +312,7 @@ impl<W: Write> SseConnection<W> {
     /// Validation is as in [`send_event`](SseConnection::send_event). Once
     /// 8 KiB are queued they are written out (whole events only, not
     /// flushed), so a long burst does not hold unbounded memory.
+    #[inline]
     pub fn queue_event(&mut self, event: impl Encode) -> io::Result<&mut Self> {
         self.check_open()?;
         self.frame_event(&event)?;
