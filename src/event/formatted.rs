@@ -117,8 +117,9 @@ pub(crate) fn write_chunk(
 #[inline]
 fn write_one_line(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) -> io::Result<usize> {
     let value = one.value.as_bytes();
-    if one.id.is_some() || one.retry.is_some() || find_line_break(value).is_some() {
-        return write_one_line_in_full(buf, one, width);
+    let first_break = find_line_break(value);
+    if one.id.is_some() || one.retry.is_some() || first_break.is_some() {
+        return write_one_line_in_full(buf, one, width, first_break);
     }
     let len = one.head.text.len() + value.len() + 2;
     buf.reserve(chunked::MAX_SIZE_LINE + len + 2);
@@ -129,12 +130,18 @@ fn write_one_line(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) -> io::Res
     Ok(width)
 }
 
-/// [`write_one_line`] with an id or retry, or a value of several lines. A
-/// value of one line still has its length known up front; one of several
-/// lines takes the chunk's size by guess and patch, as the general path
-/// does, but still skips the constants' scans.
+/// [`write_one_line`] with an id or retry, or a value of several lines, given
+/// where the value's first line break is. A value of one line still has its
+/// length known up front; one of several lines takes the chunk's size by
+/// guess and patch, as the general path does, but still skips the
+/// constants' scans.
 #[inline(never)]
-fn write_one_line_in_full(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) -> io::Result<usize> {
+fn write_one_line_in_full(
+    buf: &mut Vec<u8>,
+    one: &OneLine<'_>,
+    width: usize,
+    first_break: Option<usize>,
+) -> io::Result<usize> {
     let value = one.value.as_bytes();
     if let Some(id) = one.id {
         check_id(id)?;
@@ -143,7 +150,6 @@ fn write_one_line_in_full(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) ->
     let retry = one
         .retry
         .map(|delay| decimal(&mut retry, delay.as_millis()));
-    let first_break = find_line_break(value);
     let (event_line, data_start) = one.head.text.split_at(one.head.split);
     if first_break.is_some() {
         let chunk = chunked::begin(buf, width);
