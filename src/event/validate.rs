@@ -49,7 +49,7 @@ pub(crate) fn invalid_input(what: &str, value: &str, problem: &str) -> io::Error
 /// This scan runs over every byte of every event, so it is written for
 /// speed in safe code: blocks of 64 bytes (32 for shorter text) are tested
 /// with a branch-free fold that the compiler turns into SIMD compares, and
-/// only a block with a hit is searched, a word at a time. A tail shorter
+/// only a block with a hit is searched ([`find_in_block`]). A tail shorter
 /// than a block is covered by one last block that overlaps bytes already
 /// known to be clean.
 #[inline]
