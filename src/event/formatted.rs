@@ -4,7 +4,7 @@ use std::io;
 use std::time::Duration;
 
 use super::validate::{check_event_type, check_id, find_line_break, skip_line_break};
-use super::{DataWriter, Encode, OneLine, data, sealed};
+use super::{DataWriter, Encode, Head, OneLine, data, sealed};
 use crate::chunked;
 use crate::http::syntax::{decimal, push_decimal};
 
@@ -122,7 +122,8 @@ fn write_one_line(buf: &mut Vec<u8>, one: &OneLine<'_>, width: usize) -> io::Res
         return write_one_line_in_full(buf, one, width, first_break);
     }
     let len = one.head.text.len() + value.len() + 2;
-    buf.reserve(chunked::MAX_SIZE_LINE + len + 2);
+    // Room for the whole padded head, which is stored before it is cut.
+    buf.reserve(chunked::MAX_SIZE_LINE + Head::ROOM + value.len() + 4);
     let width = chunked::push_size_line(buf, len);
     one.head.push(buf);
     buf.extend_from_slice(value);

@@ -155,7 +155,7 @@ impl Head {
     }
 
     /// The longest head: room for the Datastar heads, which are 44–47 bytes.
-    const ROOM: usize = 64;
+    pub(crate) const ROOM: usize = 64;
 
     /// Appends the whole head.
     #[inline]
