@@ -156,7 +156,7 @@ fn pubsub(
     });
     is_ready.recv_timeout(TIMEOUT).map_err(io::Error::other)?;
     let mut conn = connect(url)?;
-    let mut publish = |payload: &str| -> io::Result<()> {
+    let publish = |payload: &str| -> io::Result<()> {
         redis::cmd("PUBLISH")
             .arg("dstar-bench-pubsub")
             .arg(payload)
@@ -164,22 +164,7 @@ fn pubsub(
             .map(drop)
             .map_err(io::Error::other)
     };
-    for _ in 0..WARM_UP {
-        publish("warm-up")?;
-        thread::sleep(Duration::from_millis(1));
-    }
-    let period = Duration::from_secs(1) / rate as u32;
-    let start = Instant::now();
-    let mut calls = Vec::with_capacity(events);
-    for n in 0..events {
-        let due = start + period * n as u32;
-        if let Some(wait) = due.checked_duration_since(Instant::now()) {
-            thread::sleep(wait);
-        }
-        let sent = base.elapsed();
-        publish(&sent.as_nanos().to_string())?;
-        calls.push(base.elapsed() - sent);
-    }
+    let calls = publish_paced(base, rate, events, publish)?;
     let latencies = reader.join().expect("reader thread")?;
     Ok((latencies, calls))
 }
@@ -287,8 +272,24 @@ fn run(
         .iter()
         .map(|hub| subscribe(hub, base, events))
         .collect::<io::Result<_>>()?;
+    let calls = publish_paced(base, rate, events, |stamp| publish(Event::message(stamp)))?;
+    let latencies = readers
+        .into_iter()
+        .map(|reader| reader.join().expect("reader thread"))
+        .collect::<io::Result<_>>()?;
+    Ok(Samples { latencies, calls })
+}
+
+/// Publishes a few warm-up messages, then `events` stamps (nanoseconds since
+/// `base`) at `rate` per second; returns how long each publish call took.
+fn publish_paced(
+    base: Instant,
+    rate: u64,
+    events: usize,
+    mut publish: impl FnMut(&str) -> io::Result<()>,
+) -> io::Result<Vec<Duration>> {
     for _ in 0..WARM_UP {
-        publish(Event::message("warm-up"))?;
+        publish("warm-up")?;
         thread::sleep(Duration::from_millis(1));
     }
     let period = Duration::from_secs(1) / rate as u32;
@@ -300,15 +301,10 @@ fn run(
             thread::sleep(wait);
         }
         let sent = base.elapsed();
-        let stamp = sent.as_nanos().to_string();
-        publish(Event::message(&stamp))?;
+        publish(&sent.as_nanos().to_string())?;
         calls.push(base.elapsed() - sent);
     }
-    let latencies = readers
-        .into_iter()
-        .map(|reader| reader.join().expect("reader thread"))
-        .collect::<io::Result<_>>()?;
-    Ok(Samples { latencies, calls })
+    Ok(calls)
 }
 
 /// Subscribes a loopback SSE stream to `hub`, and reads it on a thread that
