@@ -38,6 +38,24 @@ fn round(events: usize, buf: &mut Vec<u8>, f: &mut impl FnMut(&mut Vec<u8>)) -> 
     start.elapsed().as_secs_f64() * 1e9 / events.max(1) as f64
 }
 
+/// The chunk size line, as a hand-written framer makes it per event.
+#[inline(always)]
+fn push_size_line(buf: &mut Vec<u8>, size: usize) {
+    let mut hex = [0u8; 18];
+    let mut at = 16;
+    let mut n = size;
+    loop {
+        at -= 1;
+        hex[at] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    hex[16..].copy_from_slice(b"\r\n");
+    buf.extend_from_slice(&hex[at..]);
+}
+
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -163,21 +181,7 @@ fn main() {
                 .sum::<usize>()
             + 1;
         let mut hand = |buf: &mut Vec<u8>| {
-            // The size line, as a hand-written framer makes it per event.
-            let size = black_box(payload);
-            let mut hex = [0u8; 18];
-            let mut at = 16;
-            let mut n = size;
-            loop {
-                at -= 1;
-                hex[at] = b"0123456789abcdef"[n & 0xf];
-                n >>= 4;
-                if n == 0 {
-                    break;
-                }
-            }
-            hex[16..].copy_from_slice(b"\r\n");
-            buf.extend_from_slice(&hex[at..]);
+            push_size_line(buf, black_box(payload));
             buf.extend_from_slice(event_line.as_bytes());
             for line in &lines {
                 buf.extend_from_slice(data_prefix.as_bytes());
@@ -197,19 +201,7 @@ fn main() {
                     .map(|l| data_prefix.len() + l.len() + 1)
                     .sum::<usize>()
                 + 1;
-            let mut hex = [0u8; 18];
-            let mut at = 16;
-            let mut n = size;
-            loop {
-                at -= 1;
-                hex[at] = b"0123456789abcdef"[n & 0xf];
-                n >>= 4;
-                if n == 0 {
-                    break;
-                }
-            }
-            hex[16..].copy_from_slice(b"\r\n");
-            buf.extend_from_slice(&hex[at..]);
+            push_size_line(buf, size);
             buf.extend_from_slice(event_line.as_bytes());
             for line in text.split('\n') {
                 buf.extend_from_slice(data_prefix.as_bytes());
