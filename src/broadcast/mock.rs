@@ -153,20 +153,10 @@ pub(super) fn received(
     events: usize,
 ) -> Vec<String> {
     let tape = Tape::new(true);
-    let conn = SseResponse::new()
-        .without_date()
-        .start(Mock(Arc::clone(&tape)))
-        .unwrap();
+    let conn = with_head(&tape);
     hub.subscribe(conn, sub).unwrap();
     publish();
-    let count = |log: &Log| {
-        let bytes = log.writes.concat();
-        crate::testing::decode_response(&bytes)
-            .unwrap()
-            .events()
-            .len()
-    };
-    tape.wait("the events", |log| count(log) >= events);
+    tape.wait("the events", |log| events_in(log) >= events);
     let bytes = tape.lock().writes.concat();
     let response = crate::testing::decode_response(&bytes).unwrap();
     response.events().iter().map(|e| e.data.clone()).collect()
@@ -183,6 +173,7 @@ pub(super) fn ids_of(tape: &Tape) -> Vec<String> {
         .collect()
 }
 
+/// A connection to a recording writer that starts with its response head.
 pub(super) fn with_head(tape: &Arc<Tape>) -> SseConnection<Mock> {
     SseResponse::new()
         .without_date()
@@ -190,7 +181,8 @@ pub(super) fn with_head(tape: &Arc<Tape>) -> SseConnection<Mock> {
         .unwrap()
 }
 
-pub(super) fn ids_of_log(log: &Log) -> usize {
+/// How many events a recording writer has received.
+pub(super) fn events_in(log: &Log) -> usize {
     let bytes = log.writes.concat();
     crate::testing::decode_response(&bytes)
         .unwrap()

@@ -95,7 +95,6 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SseResponse;
     use crate::broadcast::mock::*;
     use crate::broadcast::{Config, Hub, Replay, Subscription};
     use crate::{Event, FormattedEvent};
@@ -140,7 +139,7 @@ mod tests {
         hub.publish(Event::message("b").id("mine")).unwrap();
         hub.publish_to("t", Event::message("c")).unwrap();
         hub.publish(Event::message("d")).unwrap();
-        tape.wait("3 events", |log| ids_of_log(log) == 3);
+        tape.wait("3 events", |log| events_in(log) == 3);
         let epoch = hub.epoch();
         assert_eq!(
             ids_of(&tape),
@@ -154,7 +153,7 @@ mod tests {
         off.subscribe(with_head(&tape), Subscription::new())
             .unwrap();
         off.publish(Event::message("a")).unwrap();
-        tape.wait("the event", |log| ids_of_log(log) == 1);
+        tape.wait("the event", |log| events_in(log) == 1);
         assert!(
             tape.text().ends_with("\r\ndata: a\n\n\r\n"),
             "{}",
@@ -192,7 +191,7 @@ mod tests {
         for n in 1..=6 {
             old.publish(Event::message(&n.to_string())).unwrap();
         }
-        tape.wait("6 events", |log| ids_of_log(log) == 6);
+        tape.wait("6 events", |log| events_in(log) == 6);
         let kept = ids_of(&tape)[5].clone();
         drop(old);
 
@@ -211,7 +210,7 @@ mod tests {
             Replay::Unavailable
         );
         new.publish(Event::message("live")).unwrap();
-        tape.wait("2 events", |log| ids_of_log(log) == 2);
+        tape.wait("2 events", |log| events_in(log) == 2);
         let response = crate::testing::decode_response(tape.text().as_bytes()).unwrap();
         let data: Vec<_> = response.events().iter().map(|e| e.data.as_str()).collect();
         assert_eq!(data, ["full", "live"]);
@@ -233,7 +232,7 @@ mod tests {
                 }
             })
         };
-        first.wait("100 events", |log| ids_of_log(log) >= 100);
+        first.wait("100 events", |log| events_in(log) >= 100);
         let seen = ids_of(&first);
         let resumed = Tape::new(true);
         let at = seen.len() / 2;
@@ -243,8 +242,8 @@ mod tests {
             Replay::Replayed(_)
         ));
         publisher.join().unwrap();
-        first.wait("500 events", |log| ids_of_log(log) == 500);
-        resumed.wait("the rest", |log| ids_of_log(log) == 500 - at);
+        first.wait("500 events", |log| events_in(log) == 500);
+        resumed.wait("the rest", |log| events_in(log) == 500 - at);
         let all = ids_of(&first);
         assert_eq!(ids_of(&resumed), all[at..]);
         let unique: std::collections::HashSet<_> = all.iter().collect();
@@ -273,7 +272,7 @@ mod tests {
             Replay::Replayed(2)
         );
         hub.publish(Event::message("live").id("10")).unwrap();
-        tape.wait("3 events", |log| ids_of_log(log) == 3);
+        tape.wait("3 events", |log| events_in(log) == 3);
         assert_eq!(ids_of(&tape), ["1", "3", "10"]);
     }
 
@@ -282,10 +281,7 @@ mod tests {
         let hub = Hub::new(Config::new().replay(10));
         let tapes: Vec<_> = (0..2).map(|_| Tape::new(true)).collect();
         for tape in &tapes {
-            let conn = SseResponse::new()
-                .without_date()
-                .start(Mock(Arc::clone(tape)))
-                .unwrap();
+            let conn = with_head(tape);
             hub.subscribe(conn, Subscription::new()).unwrap();
         }
         hub.publish(Event::message("a")).unwrap();
@@ -304,7 +300,7 @@ mod tests {
         hub.subscribe(with_head(&tape), Subscription::new())
             .unwrap();
         hub.publish(Event::message("b")).unwrap();
-        tape.wait("the event", |log| ids_of_log(log) == 1);
+        tape.wait("the event", |log| events_in(log) == 1);
         assert_eq!(ids_of(&tape), [format!("{}-2", hub.epoch())]);
     }
 

@@ -2,7 +2,7 @@
 
 use super::mock::*;
 use super::*;
-use crate::{Event, SseResponse};
+use crate::Event;
 use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
@@ -14,10 +14,7 @@ use std::time::Duration;
 fn end_with_a_blocked_writer(hub: &Hub, end: fn(&Hub)) -> Vec<Arc<Tape>> {
     let tapes: Vec<_> = (0..3).map(|_| Tape::new(true)).collect();
     for tape in &tapes {
-        let conn = SseResponse::new()
-            .without_date()
-            .start(Mock(Arc::clone(tape)))
-            .unwrap();
+        let conn = with_head(tape);
         hub.subscribe(conn, Subscription::new()).unwrap();
     }
     let blocked = Tape::new(false);
@@ -96,10 +93,7 @@ fn subscribing_to_a_stopped_hub_ends_the_stream_as_the_others_were() {
         let hub = Hub::new(Config::new());
         end(&hub);
         let tape = Tape::new(true);
-        let conn = SseResponse::new()
-            .without_date()
-            .start(Mock(Arc::clone(&tape)))
-            .unwrap();
+        let conn = with_head(&tape);
         let err = hub.subscribe(conn, Subscription::new()).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotConnected);
         assert!(err.to_string().contains("stopped"), "{err}");
@@ -114,10 +108,7 @@ fn dropping_the_hub_stops_it() {
     let tape = Tape::new(true);
     {
         let hub = Hub::new(Config::new());
-        let conn = SseResponse::new()
-            .without_date()
-            .start(Mock(Arc::clone(&tape)))
-            .unwrap();
+        let conn = with_head(&tape);
         hub.subscribe(conn, Subscription::new()).unwrap();
     }
     // Dropping joined the writer, which had cut the stream: a server
@@ -132,17 +123,11 @@ fn a_newer_subscription_with_the_same_key_takes_over() {
     let hub = Hub::new(Config::new());
     let old = Tape::new(true);
     let new = Tape::new(true);
-    let start = |tape: &Arc<Tape>| {
-        SseResponse::new()
-            .without_date()
-            .start(Mock(Arc::clone(tape)))
-            .unwrap()
-    };
-    hub.subscribe(start(&old), Subscription::new().key("tab"))
+    hub.subscribe(with_head(&old), Subscription::new().key("tab"))
         .unwrap();
-    hub.subscribe(start(&new), Subscription::new().key("other"))
+    hub.subscribe(with_head(&new), Subscription::new().key("other"))
         .unwrap();
-    hub.subscribe(start(&new), Subscription::new().key("tab"))
+    hub.subscribe(with_head(&new), Subscription::new().key("tab"))
         .unwrap();
     old.wait("the old stream to end", |log| log.dropped);
     assert!(old.text().ends_with("0\r\n\r\n"), "{}", old.text());
