@@ -3,10 +3,10 @@
 
 mod common;
 
-use common::{FailAfter, session};
+use common::fail_at_every_byte;
 use dstar::compression::{Compression, Encoding};
 use dstar::testing::{self, ContentDecoder};
-use dstar::{Closed, Event, FormattedEvent, Request, SseConnection, SseResponse};
+use dstar::{Event, FormattedEvent, Request, SseConnection, SseResponse};
 use proptest::prelude::*;
 use std::io::{self, Write};
 use std::time::Duration;
@@ -313,39 +313,7 @@ fn compressed(encoding: Encoding) -> SseResponse {
 #[test]
 fn a_failure_at_any_byte_of_a_compressed_stream_closes_it_and_nothing_follows() {
     for encoding in codecs() {
-        let (results, full) = session(compressed(encoding), Vec::new());
-        assert!(results.iter().all(Result::is_ok));
-        let full = full.unwrap();
-        for budget in 0..=full.len() {
-            let mut writer = FailAfter::new(budget);
-            let (results, finished) = session(compressed(encoding), &mut writer);
-            let finished = finished.is_some();
-            assert_eq!(
-                writer.written[..],
-                full[..budget],
-                "{encoding} budget {budget}: a prefix of the good output"
-            );
-            assert_eq!(writer.calls_after_failure, 0, "{encoding} budget {budget}");
-            if budget == full.len() {
-                assert!(results.iter().all(Result::is_ok));
-                assert!(finished);
-                continue;
-            }
-            let first_err = results.iter().position(Result::is_err).unwrap();
-            assert_eq!(
-                results[first_err].as_ref().unwrap_err().kind(),
-                io::ErrorKind::BrokenPipe
-            );
-            for later in &results[first_err + 1..] {
-                let err = later.as_ref().unwrap_err();
-                assert_eq!(err.kind(), io::ErrorKind::NotConnected);
-                let reason = err.get_ref().and_then(|e| e.downcast_ref::<Closed>());
-                assert_eq!(
-                    reason,
-                    Some(&Closed::WriteFailed(io::ErrorKind::BrokenPipe))
-                );
-            }
-        }
+        fail_at_every_byte(|| compressed(encoding), &encoding.to_string());
     }
 }
 

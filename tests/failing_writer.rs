@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Choppy, FailAfter, session};
+use common::{Choppy, fail_at_every_byte, session};
 use dstar::{Closed, Event, SseConnection, SseResponse};
 use std::io::{self, Write};
 
@@ -21,42 +21,7 @@ fn full_output() -> Vec<u8> {
 
 #[test]
 fn a_failure_at_any_byte_closes_the_connection_and_nothing_follows() {
-    let full = full_output();
-    for budget in 0..=full.len() {
-        let mut writer = FailAfter::new(budget);
-        let (results, finished) = session(plain(), &mut writer);
-        let finished = finished.is_some();
-        let written = &writer.written;
-        assert_eq!(
-            written[..],
-            full[..budget],
-            "budget {budget}: a prefix of the good output"
-        );
-        assert_eq!(
-            writer.calls_after_failure, 0,
-            "budget {budget}: the writer was called again after it failed"
-        );
-        if budget == full.len() {
-            assert!(results.iter().all(Result::is_ok));
-            assert!(finished);
-            continue;
-        }
-        let first_err = results.iter().position(Result::is_err).unwrap();
-        assert_eq!(
-            results[first_err].as_ref().unwrap_err().kind(),
-            io::ErrorKind::BrokenPipe,
-            "budget {budget}: the first error is the writer's"
-        );
-        for later in &results[first_err + 1..] {
-            let err = later.as_ref().unwrap_err();
-            assert_eq!(err.kind(), io::ErrorKind::NotConnected, "budget {budget}");
-            let reason = err.get_ref().and_then(|e| e.downcast_ref::<Closed>());
-            assert_eq!(
-                reason,
-                Some(&Closed::WriteFailed(io::ErrorKind::BrokenPipe))
-            );
-        }
-    }
+    fail_at_every_byte(plain, "plain");
 }
 
 #[test]

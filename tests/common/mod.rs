@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use dstar::{Event, SseResponse};
+use dstar::{Closed, Event, SseResponse};
 
 /// Records every `write` call and counts flushes.
 #[derive(Debug, Default)]
@@ -140,6 +140,56 @@ pub fn session<W: Write>(response: SseResponse, writer: W) -> (Vec<io::Result<()
         Err(e) => {
             results.push(Err(e));
             (results, None)
+        }
+    }
+}
+
+/// Runs [`session`] against a writer that fails after each byte count in
+/// turn, from none to the whole good output: every time, the writer gets a
+/// prefix of the good output and is never called again after failing, the
+/// first error is the writer's own, and every later call says the
+/// connection closed because a write failed.
+pub fn fail_at_every_byte(response: impl Fn() -> SseResponse, what: &str) {
+    let (results, full) = session(response(), Vec::new());
+    assert!(results.iter().all(Result::is_ok), "{what}");
+    let full = full.unwrap();
+    for budget in 0..=full.len() {
+        let mut writer = FailAfter::new(budget);
+        let (results, finished) = session(response(), &mut writer);
+        let finished = finished.is_some();
+        assert_eq!(
+            writer.written[..],
+            full[..budget],
+            "{what} budget {budget}: a prefix of the good output"
+        );
+        assert_eq!(
+            writer.calls_after_failure, 0,
+            "{what} budget {budget}: the writer was called again after it failed"
+        );
+        if budget == full.len() {
+            assert!(results.iter().all(Result::is_ok), "{what}");
+            assert!(finished, "{what}");
+            continue;
+        }
+        let first_err = results.iter().position(Result::is_err).unwrap();
+        assert_eq!(
+            results[first_err].as_ref().unwrap_err().kind(),
+            io::ErrorKind::BrokenPipe,
+            "{what} budget {budget}: the first error is the writer's"
+        );
+        for later in &results[first_err + 1..] {
+            let err = later.as_ref().unwrap_err();
+            assert_eq!(
+                err.kind(),
+                io::ErrorKind::NotConnected,
+                "{what} budget {budget}"
+            );
+            let reason = err.get_ref().and_then(|e| e.downcast_ref::<Closed>());
+            assert_eq!(
+                reason,
+                Some(&Closed::WriteFailed(io::ErrorKind::BrokenPipe)),
+                "{what} budget {budget}"
+            );
         }
     }
 }
