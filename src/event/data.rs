@@ -39,12 +39,7 @@ impl DataWriter<'_> {
     pub fn line(&mut self, prefix: &str, value: &str) -> io::Result<()> {
         check_single_line("data line prefix", prefix)?;
         check_single_line("single-line value", value)?;
-        let buf = &mut *self.buf;
-        buf.reserve(DATA.len() + prefix.len() + value.len() + 1);
-        buf.extend_from_slice(DATA);
-        buf.extend_from_slice(prefix.as_bytes());
-        buf.extend_from_slice(value.as_bytes());
-        buf.push(b'\n');
+        self.checked_line(prefix, value);
         Ok(())
     }
 
@@ -55,13 +50,7 @@ impl DataWriter<'_> {
     /// line break.
     pub fn lines<'p>(&mut self, prefix: &'p str) -> io::Result<Lines<'_, 'p>> {
         check_single_line("data line prefix", prefix)?;
-        self.buf.extend_from_slice(DATA);
-        self.buf.extend_from_slice(prefix.as_bytes());
-        Ok(Lines {
-            buf: self.buf,
-            prefix: prefix.as_bytes(),
-            after_cr: false,
-        })
+        Ok(self.start_lines(prefix))
     }
 
     /// [`line`](DataWriter::line) for the crate's own constant prefixes and
@@ -90,6 +79,11 @@ impl DataWriter<'_> {
     /// [`lines`](DataWriter::lines) for one of the crate's constant prefixes.
     pub(crate) fn constant_lines(&mut self, prefix: &'static str) -> Lines<'_, 'static> {
         debug_assert!(find_line_break(prefix.as_bytes()).is_none());
+        self.start_lines(prefix)
+    }
+
+    /// [`lines`](DataWriter::lines) for a prefix known to be one line.
+    fn start_lines<'p>(&mut self, prefix: &'p str) -> Lines<'_, 'p> {
         self.buf.extend_from_slice(DATA);
         self.buf.extend_from_slice(prefix.as_bytes());
         Lines {
